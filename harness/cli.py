@@ -1,0 +1,136 @@
+"""`python -m harness ...`: the same objects pytest uses, from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from harness.specs import LoadedSpec, SpecError, default_specs_dir, discover, load_all, load_spec
+
+
+def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
+    """A spec by path (`specs/sub20k/iteration9.yaml`) or id (`sub20k/iteration9`)."""
+    path = Path(ref)
+    if not path.suffix:
+        path = (root or default_specs_dir()) / f"{ref}.yaml"
+    return load_spec(path)
+
+
+def parameter_row(loaded: LoadedSpec) -> dict:
+    """Claimed vs computed parameters, plus the counts under each finding's overrides."""
+    from harness.model import build_model, count_parameters
+
+    total, trainable = count_parameters(build_model(loaded.spec.architecture))
+    claims = [c for c in loaded.spec.claims if c.kind == "parameters"]
+    fidelity = loaded.spec.fidelity["architecture"].level
+    return {
+        "id": loaded.id,
+        "title": loaded.spec.title,
+        "source": {"file": loaded.spec.source.file, "section": loaded.spec.source.section},
+        "fidelity": {"architecture": fidelity,
+                     **{k: v.level for k, v in loaded.spec.fidelity.items() if k != "architecture"}},
+        "claimed_parameters": claims[0].value if claims else None,
+        "claimed_approximate": claims[0].approximate if claims else None,
+        "computed_parameters": total,
+        "trainable_parameters": trainable,
+        "matches": (claims[0].value == total) if claims else None,
+        "expected": claims[0].expect if claims else None,
+        "findings": [{"id": f.id, "kind": f.kind, "summary": f.summary,
+                      **({"parameters": f.parameters} if f.parameters else {})} for f in loaded.spec.findings],
+    }
+
+
+def cmd_list(args) -> int:
+    specs, errors = load_all(args.root)
+    rows = [parameter_row(s) for s in specs]
+    if args.json:
+        json.dump({"specs": rows, "errors": [str(e) for e in errors]}, sys.stdout, indent=2)
+        print()
+    else:
+        header = f"{'id':34} {'architecture':13} {'claimed':>9} {'computed':>9}  verdict"
+        print(header)
+        print("-" * len(header))
+        for r in rows:
+            claimed = "-"
+            if r["claimed_parameters"] is not None:
+                claimed = f"{'~' if r['claimed_approximate'] else ''}{r['claimed_parameters']:,}"
+            verdict = "" if r["matches"] is None else ("match" if r["matches"] else "MISMATCH")
+            arch = r["fidelity"]["architecture"]
+            print(f"{r['id']:34} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
+            for f in r["findings"]:
+                extra = f" ({f['parameters']:,} parameters under its overrides)" if "parameters" in f else ""
+                print(f"{'':36}finding {f['id']}: {f['summary']}{extra}")
+        print(f"\n{len(rows)} specs", file=sys.stderr)
+    for e in errors:
+        print(e, file=sys.stderr)
+    return 1 if errors else 0
+
+
+def cmd_check(args) -> int:
+    paths = [p for ref in (args.paths or [str(default_specs_dir())]) for p in discover(Path(ref))]
+    if not paths:
+        print("no spec files found", file=sys.stderr)
+        return 1
+    failures = 0
+    for path in paths:
+        try:
+            load_spec(path)
+        except SpecError as exc:
+            failures += 1
+            print(exc, file=sys.stderr)
+    print(f"{len(paths) - failures} of {len(paths)} specs valid", file=sys.stderr)
+    return 1 if failures else 0
+
+
+def cmd_summary(args) -> int:
+    from harness.model import summary
+
+    loaded = find_spec(args.spec)
+    print(f"{loaded.id}: {loaded.spec.title}")
+    print(summary(loaded.spec.architecture))
+    return 0
+
+
+def cmd_schema(args) -> int:
+    from harness.schema import Spec
+
+    schema = Spec.model_json_schema()
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "MNIST README audit spec"
+    json.dump(schema, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m harness", description="Audit MNIST README claims from YAML specs.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("list", help="every spec: id, source, fidelity, claimed vs computed parameters")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--root", type=Path, default=None, help="spec folder (default: specs/)")
+    p.set_defaults(func=cmd_list)
+
+    p = sub.add_parser("check", help="validate specs; exit 1 on any error")
+    p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("summary", help="per-layer table of one spec's model")
+    p.add_argument("spec", help="spec id (sub20k/iteration9) or path")
+    p.set_defaults(func=cmd_summary)
+
+    p = sub.add_parser("schema", help="print the spec JSON Schema (for editors)")
+    p.set_defaults(func=cmd_schema)
+
+    from harness import cli_run  # training commands live with the engine
+
+    cli_run.add_commands(sub)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except SpecError as exc:
+        print(exc, file=sys.stderr)
+        return 1

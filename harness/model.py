@@ -1,0 +1,121 @@
+"""Build models from a declarative architecture; count and summarise them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from harness.layers import Layer, ReceptiveField, Shape, ShapeError
+from harness.schema import Architecture
+from harness.stacked import StackedNet
+
+# The harness builds every spec in the fast tier; refuse sizes that would only exhaust memory.
+MAX_PARAMETERS = 50_000_000
+
+
+class ArchitectureError(ValueError):
+    """A shape that does not work, with the layer's index for the error message."""
+
+    def __init__(self, index: int | None, message: str):
+        super().__init__(message)
+        self.index, self.message = index, message
+
+
+@dataclass(frozen=True)
+class PlannedLayer:
+    index: int
+    name: str
+    layer: Layer
+    in_shape: Shape
+    out_shape: Shape
+    parameters: int
+    receptive_field: ReceptiveField
+
+
+def plan(arch: Architecture) -> list[PlannedLayer]:
+    """Infer every layer's shapes, parameters and receptive field; raise on an impossible shape."""
+    shape: Shape = tuple(arch.input)
+    rf = ReceptiveField()
+    planned, counts = [], {}
+    for i, layer in enumerate(arch.layer_list()):
+        try:
+            out = layer.output_shape(shape)
+        except ShapeError as exc:
+            raise ArchitectureError(i, f"{layer.describe()} on input {'x'.join(map(str, shape))}: {exc}") from None
+        counts[layer.kind] = counts.get(layer.kind, 0) + 1
+        name = layer.name or f"{layer.kind}{counts[layer.kind]}"
+        rf = layer.receptive_field(rf, shape)
+        planned.append(PlannedLayer(i, name, layer, shape, out, layer.parameter_count(shape), rf))
+        shape = out
+    if shape != (arch.classes,):
+        raise ArchitectureError(None, f"the model outputs {'x'.join(map(str, shape))} per sample, "
+                                      f"expected {arch.classes} class scores")
+    total = sum(p.parameters for p in planned)
+    if total > MAX_PARAMETERS:
+        raise ArchitectureError(None, f"{total:,} parameters is more than the harness builds ({MAX_PARAMETERS:,})")
+    names = [p.name for p in planned]
+    duplicates = sorted({n for n in names if names.count(n) > 1})
+    if duplicates:
+        raise ArchitectureError(None, f"layer names must be unique: {', '.join(duplicates)}")
+    return planned
+
+
+def build_model(arch: Architecture) -> nn.Sequential:
+    """The plain nn.Module of one copy, initialised from torch's global RNG as usual."""
+    return nn.Sequential(*[_named(p, p.layer.build(p.in_shape)) for p in plan(arch)])
+
+
+def build_seeded(arch: Architecture, seed: int) -> nn.Sequential:
+    """A plain model initialised as `torch.manual_seed(seed); Net()` would, without touching the global RNG."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return build_model(arch)
+
+
+def build_stacked(arch: Architecture, seeds: list[int]) -> StackedNet:
+    """K copies in one module, copy k initialised exactly as `build_seeded(arch, seeds[k])`."""
+    planned = plan(arch)
+    net = StackedNet([p.layer.build_stacked(p.in_shape, len(seeds)) for p in planned], copies=len(seeds))
+    net.load_copies([build_seeded(arch, s) for s in seeds])
+    return net
+
+
+def _named(planned: PlannedLayer, module: nn.Module) -> nn.Module:
+    module.harness_name = planned.name  # shown by the summary
+    return module
+
+
+def count_parameters(module: nn.Module) -> tuple[int, int]:
+    """(total, trainable) parameters, as torchsummary and `sum(p.numel())` count them."""
+    params = list(module.parameters())
+    return sum(p.numel() for p in params), sum(p.numel() for p in params if p.requires_grad)
+
+
+def summary(arch: Architecture) -> str:
+    """A per-layer table (type, output shape, parameters, receptive field), torchsummary-style."""
+    planned = plan(arch)
+    model = build_model(arch)
+    total, trainable = count_parameters(model)
+    rows = [("#", "layer", "type", "output", "params", "RF")]
+    for p, module in zip(planned, model):
+        rf = p.receptive_field
+        rf_text = "global" if rf.is_global else f"{rf.size}x{rf.size}"
+        rows.append((str(p.index), p.name, type(module).__name__, "x".join(map(str, p.out_shape)),
+                     f"{p.parameters:,}", rf_text))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    line = "  ".join("-" * w for w in widths)
+
+    def fmt(row):
+        return "  ".join(c.rjust(w) if i in (0, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
+
+    final_rf = planned[-1].receptive_field
+    rf_note = "global (after global pooling)" if final_rf.is_global else f"{final_rf.size}x{final_rf.size}"
+    last_spatial = [p for p in planned if len(p.out_shape) == 3 and not p.receptive_field.is_global]
+    if last_spatial:
+        r = last_spatial[-1].receptive_field
+        rf_note += f"; last feature map {r.size}x{r.size} (input {arch.input[1]}x{arch.input[2]})"
+    return "\n".join([fmt(rows[0]), line, *(fmt(r) for r in rows[1:]), line,
+                      f"Total params: {total:,}", f"Trainable params: {trainable:,}",
+                      f"Non-trainable params: {total - trainable:,}", f"Receptive field: {rf_note}"])

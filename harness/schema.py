@@ -1,0 +1,405 @@
+"""The spec schema: what one documented iteration may say, and nothing else.
+
+Every model forbids unknown keys and coerces no types. Optimizer and
+scheduler fields are the keyword arguments of the real torch classes
+(``type`` names the class); a field left out takes torch's own default,
+so a spec states exactly what its README states.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from harness.layers import LayerEntry, PosInt, Strict, entry_layer
+
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+PositiveFloat = Annotated[float, Field(gt=0.0)]
+NonNegFloat = Annotated[float, Field(ge=0.0)]
+Text = Annotated[str, Field(min_length=1)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Band = Annotated[list[float], Field(min_length=2, max_length=2, description="[low, high], inclusive")]
+
+
+# --------------------------------------------------------------------------- source and fidelity
+
+class Source(Strict):
+    file: Text = Field(description="README file name in shared/claims/")
+    section: Text = Field(description="Section, table or log of the README that documents this iteration")
+
+
+class Fidelity(Strict):
+    """How a detail of the spec is known."""
+
+    level: Literal["documented", "reconstructed", "unknown"]
+    evidence: str | None = Field(None, description="Where the README states it, or what it was inferred from")
+    assumption: str | None = Field(None, description="What the spec assumes (reconstructed, unknown)")
+    why: str | None = Field(None, description="Why this assumption (reconstructed)")
+
+    @model_validator(mode="after")
+    def _complete(self):
+        need = {"documented": ["evidence"], "reconstructed": ["assumption", "why"], "unknown": ["assumption"]}
+        missing = [f for f in need[self.level] if not getattr(self, f)]
+        if missing:
+            raise ValueError(f"a {self.level} detail needs {' and '.join(missing)}")
+        return self
+
+
+# Details every spec must label (after `extends` is resolved).
+REQUIRED_FIDELITY = ("architecture", "recipe.optimizer", "recipe.scheduler", "recipe.loss", "recipe.batch_size",
+                     "recipe.epochs", "recipe.normalization", "recipe.augmentation")
+
+
+# --------------------------------------------------------------------------- architecture
+
+class Architecture(Strict):
+    input: Annotated[list[PosInt], Field(min_length=3, max_length=3)] = [1, 28, 28]
+    classes: PosInt = 10
+    layers: Annotated[list[LayerEntry], Field(min_length=1)]
+    defaults: dict[str, dict] | None = Field(
+        None, description="Arguments given to every layer of a kind unless it sets them, e.g. {conv: {bias: false}}")
+    modify: dict[str, dict | None] | None = Field(
+        None, description="Changes to named layers of the inherited architecture; null removes the layer")
+
+    def layer_list(self):
+        return [entry_layer(e) for e in self.layers]
+
+
+# --------------------------------------------------------------------------- optimizers
+
+class _Optimizer(Strict):
+    def kwargs(self) -> dict:
+        return self.model_dump(exclude={"type"}, exclude_none=True)
+
+
+class SGD(_Optimizer):
+    type: Literal["SGD"]
+    lr: PositiveFloat
+    momentum: NonNegFloat | None = None
+    dampening: NonNegFloat | None = None
+    weight_decay: NonNegFloat | None = None
+    nesterov: bool | None = None
+
+
+class Adam(_Optimizer):
+    type: Literal["Adam"]
+    lr: PositiveFloat | None = None
+    betas: Annotated[list[Annotated[float, Field(ge=0, lt=1)]], Field(min_length=2, max_length=2)] | None = None
+    eps: PositiveFloat | None = None
+    weight_decay: NonNegFloat | None = None
+    amsgrad: bool | None = None
+
+
+class AdamW(Adam):
+    type: Literal["AdamW"]  # type: ignore[assignment]
+
+
+class RMSprop(_Optimizer):
+    type: Literal["RMSprop"]
+    lr: PositiveFloat | None = None
+    alpha: Annotated[float, Field(gt=0, lt=1)] | None = None
+    eps: PositiveFloat | None = None
+    weight_decay: NonNegFloat | None = None
+    momentum: NonNegFloat | None = None
+    centered: bool | None = None
+
+
+Optimizer = Annotated[SGD | Adam | AdamW | RMSprop, Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- schedulers
+
+class _Scheduler(Strict):
+    step_every: Literal["epoch", "batch"] = Field(
+        "epoch", description="When scheduler.step() is called: after every epoch or after every batch")
+
+    def kwargs(self) -> dict:
+        return self.model_dump(exclude={"type", "step_every"}, exclude_none=True)
+
+
+class StepLR(_Scheduler):
+    type: Literal["StepLR"]
+    step_size: PosInt
+    gamma: PositiveFloat | None = None
+
+
+class MultiStepLR(_Scheduler):
+    type: Literal["MultiStepLR"]
+    milestones: Annotated[list[PosInt], Field(min_length=1)]
+    gamma: PositiveFloat | None = None
+
+
+class ExponentialLR(_Scheduler):
+    type: Literal["ExponentialLR"]
+    gamma: PositiveFloat
+
+
+class CosineAnnealingLR(_Scheduler):
+    type: Literal["CosineAnnealingLR"]
+    T_max: PosInt
+    eta_min: NonNegFloat | None = None
+
+
+class OneCycleLR(_Scheduler):
+    """Stepped per batch. `epochs` and `steps_per_epoch` default to the recipe's (len of the loader)."""
+
+    type: Literal["OneCycleLR"]
+    step_every: Literal["batch"] = "batch"
+    max_lr: PositiveFloat
+    total_steps: PosInt | None = None
+    epochs: PosInt | None = None
+    steps_per_epoch: PosInt | None = None
+    pct_start: Annotated[float, Field(gt=0, lt=1)] | None = None
+    anneal_strategy: Literal["cos", "linear"] | None = None
+    cycle_momentum: bool | None = None
+    base_momentum: NonNegFloat | None = None
+    max_momentum: NonNegFloat | None = None
+    div_factor: PositiveFloat | None = None
+    final_div_factor: PositiveFloat | None = None
+    three_phase: bool | None = None
+
+
+Scheduler = Annotated[StepLR | MultiStepLR | ExponentialLR | CosineAnnealingLR | OneCycleLR,
+                      Field(discriminator="type")]
+
+
+# --------------------------------------------------------------------------- loss, data, augmentation
+
+class CrossEntropy(Strict):
+    type: Literal["cross_entropy"]
+    label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+
+
+class NLL(Strict):
+    """nn.NLLLoss on a model that ends with log_softmax."""
+
+    type: Literal["nll"]
+
+
+Loss = Annotated[CrossEntropy | NLL, Field(discriminator="type")]
+
+
+class Normalization(Strict):
+    mean: float
+    std: PositiveFloat
+
+
+Interpolation = Literal["nearest", "bilinear"]
+
+
+class CenterCropResize(Strict):
+    """torchvision RandomApply([CenterCrop(crop)], p) followed by Resize(size)."""
+
+    crop: PosInt
+    size: PosInt = 28
+    p: Annotated[float, Field(gt=0, le=1)] = 1.0
+    interpolation: Interpolation = "bilinear"
+
+
+class RandomRotation(Strict):
+    """torchvision RandomRotation: uniform angle in [-d, d] or [lo, hi] degrees, about the centre."""
+
+    degrees: NonNegFloat | Annotated[list[float], Field(min_length=2, max_length=2)]
+    interpolation: Interpolation = "nearest"
+    fill: float = 0.0
+
+
+class RandomAffine(Strict):
+    """torchvision RandomAffine without shear: rotation, integer-pixel translation, scale."""
+
+    degrees: NonNegFloat | Annotated[list[float], Field(min_length=2, max_length=2)] = 0.0
+    translate: Annotated[list[Annotated[float, Field(ge=0, le=1)]], Field(min_length=2, max_length=2)] | None = None
+    scale: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)] | None = None
+    interpolation: Interpolation = "nearest"
+    fill: float = 0.0
+
+
+class CenterCropResizeEntry(Strict):
+    center_crop_resize: CenterCropResize
+
+
+class RandomRotationEntry(Strict):
+    random_rotation: RandomRotation
+
+
+class RandomAffineEntry(Strict):
+    random_affine: RandomAffine
+
+
+AugmentationEntry = Union[CenterCropResizeEntry, RandomRotationEntry, RandomAffineEntry]
+
+
+def augmentation_op(entry) -> Strict:
+    return getattr(entry, next(iter(type(entry).model_fields)))
+
+
+class Recipe(Strict):
+    epochs: PosInt
+    batch_size: PosInt
+    test_batch_size: PosInt = Field(1000, description="Evaluation batch; no effect on results in eval mode")
+    optimizer: Optimizer
+    scheduler: Scheduler | None = None
+    loss: Loss
+    normalization: Normalization | None = None
+    augmentation: list[AugmentationEntry] = Field(default_factory=list, description="Applied in order, per sample")
+
+
+# --------------------------------------------------------------------------- claims
+
+Expectation = Literal["reproduced", "refuted", "inconclusive", "unverifiable"]
+
+
+class _Claim(Strict):
+    id: Identifier | None = Field(None, description="Unique within the spec; defaults to the kind (and epoch)")
+    where: Text = Field(description="Where the README makes the claim (section, table row, log line)")
+    expect: Expectation = Field(description="The verdict recorded for this claim; a different verdict fails the suite")
+    estimated: bool = Field(False, description="The README itself only estimates this figure")
+    note: str | None = None
+
+    def default_id(self) -> str:
+        return self.kind.replace("_", "-")  # type: ignore[attr-defined]
+
+    @property
+    def claim_id(self) -> str:
+        return self.id or self.default_id()
+
+
+class ParametersClaim(_Claim):
+    kind: Literal["parameters"]
+    value: PosInt
+    approximate: bool = Field(False, description="The README gives a rounded count (e.g. '~593,200')")
+
+
+class _Accuracy(_Claim):
+    value: Percent | None = Field(None, description="The README's figure, in percent")
+    band: Band | None = Field(None, description="Accepted mean, in percent; default derived from value (see README)")
+
+    @model_validator(mode="after")
+    def _value_or_band(self):
+        if self.value is None and self.band is None:
+            raise ValueError("an accuracy claim needs a value, a band, or both")
+        if self.band and self.band[0] > self.band[1]:
+            raise ValueError("band must be [low, high]")
+        return self
+
+
+class TestFinal(_Accuracy):
+    kind: Literal["test_accuracy_final"]
+
+
+class TestPeak(_Accuracy):
+    kind: Literal["test_accuracy_peak"]
+
+
+class TestAtEpoch(_Accuracy):
+    kind: Literal["test_accuracy_at_epoch"]
+    epoch: PosInt
+
+    def default_id(self):
+        return f"test-accuracy-epoch{self.epoch}"
+
+
+class TestMeanLast(_Accuracy):
+    kind: Literal["test_accuracy_mean_last"]
+    epochs: PosInt = Field(description="Mean of the test accuracy over the last N epochs")
+
+    def default_id(self):
+        return f"test-accuracy-mean-last{self.epochs}"
+
+
+class TestMinFrom(_Accuracy):
+    """'Stays above X from epoch N on': the minimum test accuracy over epochs N..end."""
+
+    kind: Literal["test_accuracy_min_from"]
+    epoch: PosInt
+
+    def default_id(self):
+        return f"test-accuracy-min-from-epoch{self.epoch}"
+
+
+class TrainFinal(_Accuracy):
+    kind: Literal["train_accuracy_final"]
+
+
+class TrainAtEpoch(_Accuracy):
+    kind: Literal["train_accuracy_at_epoch"]
+    epoch: PosInt
+
+    def default_id(self):
+        return f"train-accuracy-epoch{self.epoch}"
+
+
+class FirstEpochReaching(_Claim):
+    """First epoch whose test accuracy reaches `threshold`; `value: null` claims it never does."""
+
+    kind: Literal["first_epoch_reaching"]
+    threshold: Percent
+    value: PosInt | None
+    band: Annotated[list[PosInt], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="Accepted mean epoch; default value +/- 1. 'never' counts as epochs + 1")
+
+    def default_id(self):
+        return f"first-epoch-{self.threshold:g}pct"
+
+
+class DoesNotConverge(_Claim):
+    """Training fails: final test accuracy stays near chance (or the run diverges)."""
+
+    kind: Literal["does_not_converge"]
+    value: Percent | None = Field(None, description="The README's figure, e.g. 9.9")
+    band: Band = Field(description="Final test accuracy counted as not converged, e.g. [0, 12]")
+
+
+class Qualitative(_Claim):
+    """A statement with no figure the harness can measure; always unverifiable."""
+
+    kind: Literal["qualitative"]
+    statement: Text
+    expect: Literal["unverifiable"]  # type: ignore[assignment]
+    reason: Text
+
+
+Claim = Annotated[
+    Union[ParametersClaim, TestFinal, TestPeak, TestAtEpoch, TestMeanLast, TestMinFrom, TrainFinal,
+          TrainAtEpoch, FirstEpochReaching, DoesNotConverge, Qualitative],
+    Field(discriminator="kind"),
+]
+TRAINED_KINDS = frozenset({"test_accuracy_final", "test_accuracy_peak", "test_accuracy_at_epoch",
+                           "test_accuracy_mean_last", "test_accuracy_min_from", "train_accuracy_final",
+                           "train_accuracy_at_epoch", "first_epoch_reaching", "does_not_converge"})
+
+
+# --------------------------------------------------------------------------- findings and the spec
+
+class Finding(Strict):
+    """Something the README says that contradicts itself or the harness, kept with the spec."""
+
+    id: Identifier
+    kind: Literal["self_contradiction", "inconsistency", "ambiguity"]
+    summary: Text
+    where: Text
+    overrides: dict | None = Field(
+        None, description="Spec overrides (merged like `extends`) under which the README's other figure holds")
+    parameters: PosInt | None = Field(None, description="Parameter count of the spec with `overrides` applied")
+
+    @model_validator(mode="after")
+    def _count_with_overrides(self):
+        if (self.overrides is None) != (self.parameters is None):
+            raise ValueError("`overrides` and `parameters` go together")
+        return self
+
+
+class Spec(Strict):
+    """One documented iteration of one README."""
+
+    title: Text
+    extends: str | None = Field(None, description="Spec this one changes (name in the same folder, or slug/name)")
+    source: Source
+    architecture: Architecture
+    recipe: Recipe
+    seeds: PosInt = Field(3, description="Seeds trained by default (--seeds overrides)")
+    claims: Annotated[list[Claim], Field(min_length=1)]
+    fidelity: dict[str, Fidelity]
+    findings: list[Finding] = Field(default_factory=list)
+    notes: str | None = None

@@ -1,0 +1,500 @@
+"""Finding, loading, resolving and validating spec files.
+
+A spec folder per README (`specs/<slug>/`) holds `_source.yaml` (the README
+file and its constraint) and one YAML file per documented iteration. A spec
+may `extends:` another; mappings merge recursively, lists are replaced, and
+`claims`, `findings`, `title` and `source.section` are never inherited: each
+iteration states its own. `architecture.modify` changes named layers of the
+inherited architecture (null removes one); `architecture.defaults` fills
+arguments every layer of a kind shares.
+
+Nothing in a spec is executed: YAML is read with a safe loader that refuses
+Python tags and duplicate keys, and every error names the file, the field
+path and, where it can, the line.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from functools import cached_property
+from pathlib import Path
+
+import yaml
+from pydantic import ValidationError
+
+from harness.layers import KINDS, Strict, layer_kind_of
+from harness.model import ArchitectureError, plan
+from harness.schema import REQUIRED_FIDELITY, TRAINED_KINDS, Spec, Text
+
+NOT_INHERITED = ("claims", "findings", "title", "extends", "notes")
+SOURCE_FILE = "_source.yaml"
+
+
+def default_specs_dir() -> Path:
+    return Path(os.environ.get("AUDIT_SPECS", Path(__file__).resolve().parent.parent / "specs"))
+
+
+# --------------------------------------------------------------------------- errors
+
+@dataclass
+class Problem:
+    path: str
+    message: str
+    line: int | None = None
+
+
+class SpecError(Exception):
+    """One or more problems in one spec file."""
+
+    def __init__(self, file: Path | str, problems: list[Problem]):
+        self.file, self.problems = Path(file), problems
+        super().__init__(str(self))
+
+    def __str__(self):
+        return "\n".join(f"{_display(self.file)}{f':{p.line}' if p.line else ''}: "
+                         f"{p.path or '(top level)'}: {p.message}" for p in self.problems)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+# --------------------------------------------------------------------------- safe YAML with line numbers
+
+class _SafeLoader(yaml.SafeLoader):
+    """SafeLoader that also rejects duplicate keys (a silent override is a bug waiting)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, (str, int, float, bool)) or key is None:
+                raise yaml.constructor.ConstructorError(None, None, "mapping keys must be plain scalars",
+                                                        key_node.start_mark)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _line_map(node, path=(), out=None) -> dict[tuple, int]:
+    out = {} if out is None else out
+    out[path] = node.start_mark.line + 1
+    if isinstance(node, yaml.MappingNode):
+        for k, v in node.value:
+            out[path + (k.value,)] = k.start_mark.line + 1
+            _line_map(v, path + (k.value,), out)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, v in enumerate(node.value):
+            _line_map(v, path + (i,), out)
+    return out
+
+
+def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
+    """Parse one YAML mapping safely; returns the data and a (path -> line) map."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise SpecError(path, [Problem("", "file not found")]) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(path, [Problem("", f"cannot read: {exc}")]) from None
+    loader = _SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        data = loader.construct_document(node) if node is not None else None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+        detail = " ".join(str(x) for x in (getattr(exc, "context", None), getattr(exc, "problem", None)) if x)
+        if "could not determine a constructor" in str(exc):
+            detail = "YAML tags are not allowed in specs (nothing in a spec is executed)"
+        raise SpecError(path, [Problem("", detail or str(exc), mark.line + 1 if mark else None)]) from None
+    except RecursionError:
+        raise SpecError(path, [Problem("", "YAML nesting too deep")]) from None
+    finally:
+        loader.dispose()
+    if not isinstance(data, dict):
+        raise SpecError(path, [Problem("", f"a spec is a YAML mapping, got {type(data).__name__}")])
+    return data, _line_map(node)
+
+
+# --------------------------------------------------------------------------- the source of a folder
+
+class SourceInfo(Strict):
+    """`_source.yaml`: which README a folder audits and what that README set out to do."""
+
+    file: Text
+    title: Text
+    constraint: Text
+
+
+def load_source_info(folder: Path) -> SourceInfo:
+    path = folder / SOURCE_FILE
+    data, lines = read_yaml(path)
+    try:
+        return SourceInfo.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(path, _problems(exc, lines)) from None
+
+
+# --------------------------------------------------------------------------- resolution
+
+def merge(base, override):
+    """Mappings merge recursively; anything else (lists included) is replaced."""
+    if isinstance(base, dict) and isinstance(override, dict):
+        out = dict(base)
+        for k, v in override.items():
+            out[k] = merge(base[k], v) if k in base else copy.deepcopy(v)
+        return out
+    return copy.deepcopy(override)
+
+
+def _locate(name: str, child: Path) -> Path:
+    folder = child.parent
+    target = folder.parent / f"{name}.yaml" if "/" in name else folder / f"{name}.yaml"
+    return target
+
+
+def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[tuple, int]]:
+    data, lines = read_yaml(path)
+    parent_name = data.get("extends")
+    if parent_name is not None:
+        if not isinstance(parent_name, str) or not parent_name:
+            raise SpecError(path, [Problem("extends", "expected the name of a spec", lines.get(("extends",)))])
+        parent_path = _locate(parent_name, path).resolve()
+        if parent_path in chain or parent_path == path.resolve():
+            cycle = " -> ".join(p.stem for p in (*chain, path.resolve(), parent_path))
+            raise SpecError(path, [Problem("extends", f"cycle: {cycle}", lines.get(("extends",)))])
+        if not parent_path.is_file():
+            raise SpecError(path, [Problem("extends", f"no spec {parent_name!r} (looked for {_display(parent_path)})",
+                                           lines.get(("extends",)))])
+        parent, _ = _resolve(parent_path, (*chain, path.resolve()))
+        for key in NOT_INHERITED:
+            parent.pop(key, None)
+        if isinstance(parent.get("source"), dict):
+            parent["source"].pop("section", None)
+        data = merge(parent, data)
+    _apply_modify(data, path, lines)
+    return data, lines
+
+
+def _apply_modify(data: dict, path: Path, lines) -> None:
+    arch = data.get("architecture")
+    if not isinstance(arch, dict) or "modify" not in arch:
+        return
+    changes = arch.pop("modify")
+    layers = arch.get("layers")
+    loc = ("architecture", "modify")
+    if not isinstance(changes, dict):
+        raise SpecError(path, [Problem("architecture.modify", "expected a mapping of layer name to changes",
+                                       lines.get(loc))])
+    if not isinstance(layers, list):
+        raise SpecError(path, [Problem("architecture.modify", "there are no layers to modify", lines.get(loc))])
+    names = {}
+    for i, entry in enumerate(layers):
+        args = _entry_args(entry)
+        if isinstance(args, dict) and isinstance(args.get("name"), str):
+            names[args["name"]] = i
+    problems, remove = [], []
+    for name, change in changes.items():
+        if name not in names:
+            problems.append(Problem(f"architecture.modify.{name}",
+                                    f"no layer named {name!r} (named layers: {', '.join(names) or 'none'})",
+                                    lines.get((*loc, name))))
+        elif change is None:
+            remove.append(names[name])
+        elif not isinstance(change, dict):
+            problems.append(Problem(f"architecture.modify.{name}", "expected a mapping of arguments, or null",
+                                    lines.get((*loc, name))))
+        else:
+            (kind, args), = layers[names[name]].items()
+            layers[names[name]] = {kind: {**args, **change}}
+    if problems:
+        raise SpecError(path, problems)
+    arch["layers"] = [e for i, e in enumerate(layers) if i not in remove]
+
+
+def _entry_args(entry):
+    if isinstance(entry, dict) and len(entry) == 1:
+        return next(iter(entry.values()))
+    return None
+
+
+def _apply_defaults(data: dict) -> None:
+    arch = data.get("architecture")
+    if not (isinstance(arch, dict) and isinstance(arch.get("defaults"), dict) and isinstance(arch.get("layers"), list)):
+        return
+    defaults = arch["defaults"]
+    layers = []
+    for entry in arch["layers"]:
+        kind = layer_kind_of(entry)
+        extra = defaults.get(kind)
+        if kind is None or not isinstance(extra, dict):
+            layers.append(entry)
+            continue
+        args = {} if isinstance(entry, str) else _entry_args(entry)
+        if args is None:
+            args = {}
+        elif not isinstance(args, dict):
+            args = {KINDS[kind].shorthand: args}
+        layers.append({kind: {**extra, **args}})
+    arch["layers"] = layers
+
+
+# --------------------------------------------------------------------------- the loaded spec
+
+@dataclass
+class LoadedSpec:
+    """A validated spec with its identity: `slug/name`, e.g. `sub20k/iteration9`."""
+
+    path: Path
+    slug: str
+    name: str
+    spec: Spec
+    data: dict = field(repr=False)  # resolved mapping before `defaults` are applied (for overrides)
+    source_info: SourceInfo | None = None
+
+    @property
+    def id(self) -> str:
+        return f"{self.slug}/{self.name}"
+
+    @property
+    def file_id(self) -> str:
+        """The id as a file name."""
+        return f"{self.slug}--{self.name}"
+
+    @cached_property
+    def spec_hash(self) -> str:
+        """Hash of the whole resolved spec (claims included)."""
+        return _hash(self.spec.model_dump(mode="json"))
+
+    @cached_property
+    def training_hash(self) -> str:
+        """Hash of what decides a training run (architecture and recipe): the cache key's spec part."""
+        dumped = self.spec.model_dump(mode="json", include={"architecture", "recipe"})
+        dumped["architecture"].pop("modify", None)
+        return _hash(dumped)
+
+    def trained_claims(self):
+        return [c for c in self.spec.claims if c.kind in TRAINED_KINDS]
+
+
+def _hash(obj) -> str:
+    return hashlib.sha256(json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()).hexdigest()[:16]
+
+
+def load_spec(path: Path | str) -> LoadedSpec:
+    """Load, resolve and validate one spec file; raise SpecError naming file, field and line."""
+    path = Path(path)
+    folder = path.parent
+    data, lines = _resolve(path, ())
+    source_info = None
+    if (folder / SOURCE_FILE).is_file():
+        source_info = load_source_info(folder)
+        source = data.setdefault("source", {})
+        if isinstance(source, dict):
+            source.setdefault("file", source_info.file)
+    raw = copy.deepcopy(data)  # before defaults: overrides may change the defaults themselves
+    _apply_defaults(data)
+    try:
+        spec = Spec.model_validate(data)
+    except ValidationError as exc:
+        raise SpecError(path, _problems(exc, lines)) from None
+    problems = check_semantics(spec, raw)
+    for p in problems:
+        p.line = p.line or _nearest_line(lines, p.path)
+    if problems:
+        raise SpecError(path, problems)
+    return LoadedSpec(path, folder.name, path.stem, spec, raw, source_info)
+
+
+def discover(root: Path | str | None = None) -> list[Path]:
+    """Every spec file under `root` (files starting with `_` are shared bases, not iterations)."""
+    root = Path(root) if root is not None else default_specs_dir()
+    if root.is_file():
+        return [root]
+    return sorted(p for p in root.rglob("*.yaml") if not p.name.startswith("_"))
+
+
+def load_all(root: Path | str | None = None) -> tuple[list[LoadedSpec], list[SpecError]]:
+    specs, errors = [], []
+    for path in discover(root):
+        try:
+            specs.append(load_spec(path))
+        except SpecError as exc:
+            errors.append(exc)
+    return specs, errors
+
+
+def with_overrides(loaded: LoadedSpec, overrides: dict) -> Spec:
+    """The spec with `overrides` merged in (as `extends` would), re-validated."""
+    return Spec.model_validate(_overridden(loaded.data, overrides))
+
+
+# --------------------------------------------------------------------------- checks beyond the schema
+
+def check_semantics(spec: Spec, data: dict) -> list[Problem]:
+    problems: list[Problem] = []
+    try:
+        plan(spec.architecture)
+    except ArchitectureError as exc:
+        where = f"architecture.layers[{exc.index}]" if exc.index is not None else "architecture.layers"
+        problems.append(Problem(where, exc.message))
+    last = spec.architecture.layer_list()[-1].kind
+    if spec.recipe.loss.type == "nll" and last != "log_softmax":
+        problems.append(Problem("recipe.loss.type", "nll needs a model that ends with log_softmax"))
+    input_size = min(spec.architecture.input[1:])
+    for i, entry in enumerate(spec.recipe.augmentation):
+        crop = getattr(entry, "center_crop_resize", None)
+        if crop is not None and crop.crop > input_size:
+            problems.append(Problem(f"recipe.augmentation[{i}].center_crop_resize.crop",
+                                    f"crop {crop.crop} is larger than the {input_size}px input"))
+    epochs = spec.recipe.epochs
+    seen: dict[str, int] = {}
+    for i, claim in enumerate(spec.claims):
+        where = f"claims[{i}]"
+        if claim.claim_id in seen:
+            problems.append(Problem(f"{where}.id", f"duplicate claim id {claim.claim_id!r} "
+                                                   f"(also claims[{seen[claim.claim_id]}]); give one an explicit `id`"))
+        seen[claim.claim_id] = i
+        for attr in ("epoch", "epochs"):
+            n = getattr(claim, attr, None)
+            if n is not None and n > epochs:
+                problems.append(Problem(f"{where}.{attr}", f"{n} is beyond the recipe's {epochs} epochs"))
+        if claim.kind == "first_epoch_reaching" and claim.value is not None and claim.value > epochs:
+            problems.append(Problem(f"{where}.value", f"epoch {claim.value} is beyond the recipe's {epochs} epochs"))
+        if claim.expect == "unverifiable" and not (claim.note or getattr(claim, "reason", None)):
+            problems.append(Problem(f"{where}.note", "an unverifiable claim needs a note saying why"))
+    for key in REQUIRED_FIDELITY:
+        if key not in spec.fidelity:
+            problems.append(Problem(f"fidelity.{key}", "missing: label it documented, reconstructed or unknown"))
+    for key in spec.fidelity:
+        if not _has_path(data, key.split(".")):
+            problems.append(Problem(f"fidelity.{key}", "names no field of this spec"))
+    for i, finding in enumerate(spec.findings):
+        if finding.overrides is None:
+            continue
+        try:
+            alt = Spec.model_validate(_overridden(data, finding.overrides))
+            count = sum(p.parameters for p in plan(alt.architecture))
+        except (ValidationError, ArchitectureError, SpecError) as exc:
+            problems.append(Problem(f"findings[{i}].overrides", f"do not give a valid spec: {_short(exc)}"))
+            continue
+        if count != finding.parameters:
+            problems.append(Problem(f"findings[{i}].parameters",
+                                    f"overridden, the model has {count:,} parameters, not {finding.parameters:,}"))
+    return problems
+
+
+def _overridden(data: dict, overrides: dict) -> dict:
+    merged = merge(data, overrides)
+    _apply_modify(merged, Path("<overrides>"), {})
+    _apply_defaults(merged)
+    return merged
+
+
+def _has_path(data, parts) -> bool:
+    node = data
+    for part in parts:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        else:
+            return False
+    return True
+
+
+def _short(exc) -> str:
+    if isinstance(exc, ValidationError):
+        e = exc.errors()[0]
+        return f"{_loc_text(e['loc'])}: {e['msg']}"
+    return str(exc).splitlines()[0]
+
+
+# --------------------------------------------------------------------------- pydantic errors -> problems
+
+_MESSAGES = {
+    "extra_forbidden": "unknown key",
+    "missing": "required field is missing",
+}
+
+
+def _clean_loc(loc) -> tuple:
+    """Drop pydantic's union/tag segments so the path reads like the YAML."""
+    out = []
+    for part in loc:
+        if isinstance(part, str) and (part in ("bare",) or part.startswith(("constrained-", "function-"))
+                                      or part[:1].isupper() or part.startswith(("list[", "literal[", "lax-"))):
+            continue
+        if out and part == out[-1] and isinstance(part, str):
+            continue  # a discriminator tag repeats the key it selects
+        out.append(part)
+    return tuple(out)
+
+
+def _loc_text(loc) -> str:
+    text = ""
+    for part in _clean_loc(loc):
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def _problems(exc: ValidationError, lines: dict[tuple, int]) -> list[Problem]:
+    grouped: dict[str, list[dict]] = {}
+    for err in exc.errors():
+        grouped.setdefault(_loc_text(err["loc"]), []).append(err)
+    problems = []
+    for path, errs in grouped.items():
+        messages = []
+        for e in errs:
+            msg = _MESSAGES.get(e["type"], e["msg"])
+            if e["type"] == "extra_forbidden":
+                key = _clean_loc(e["loc"])[-1]
+                msg = f"unknown key {key!r}" + _suggest(key)
+            elif e["type"] == "value_error":
+                msg = msg.removeprefix("Value error, ")
+            if "input" in e and e["type"] not in ("missing", "extra_forbidden") and not isinstance(e["input"], dict):
+                msg += f" (got {_clip(e['input'])})"
+            if msg not in messages:
+                messages.append(msg)
+        loc = _clean_loc(errs[0]["loc"])
+        problems.append(Problem(path, "; or ".join(messages) if len(messages) > 1 else messages[0],
+                                _nearest_line(lines, loc)))
+    return problems
+
+
+def _vocabulary() -> set[str]:
+    words, todo = set(KINDS), [Strict]
+    while todo:
+        cls = todo.pop()
+        todo.extend(cls.__subclasses__())
+        words.update(cls.model_fields)
+    return words
+
+
+def _suggest(key) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(str(key), sorted(_vocabulary()), n=1, cutoff=0.75)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def _clip(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _nearest_line(lines: dict[tuple, int], loc) -> int | None:
+    if isinstance(loc, str):
+        loc = tuple(int(p) if p.isdigit() else p for p in loc.replace("[", ".").replace("]", "").split(".") if p)
+    loc = tuple(loc)
+    while loc:
+        if loc in lines:
+            return lines[loc]
+        loc = loc[:-1]
+    return None

@@ -49,19 +49,22 @@ def cmd_list(args) -> int:
         json.dump({"specs": rows, "errors": [str(e) for e in errors]}, sys.stdout, indent=2)
         print()
     else:
-        header = f"{'id':34} {'architecture':13} {'claimed':>9} {'computed':>9}  verdict"
+        header = f"{'id':40} {'architecture':13} {'claimed':>9} {'computed':>9}  verdict"
         print(header)
         print("-" * len(header))
         for r in rows:
             claimed = "-"
             if r["claimed_parameters"] is not None:
                 claimed = f"{'~' if r['claimed_approximate'] else ''}{r['claimed_parameters']:,}"
-            verdict = "" if r["matches"] is None else ("match" if r["matches"] else "MISMATCH")
+            verdict = ""
+            if r["matches"] is not None:
+                verdict = "match" if r["matches"] else "MISMATCH"
+                verdict += "" if (r["expected"] == "reproduced") == r["matches"] else f" (spec expects {r['expected']})"
             arch = r["fidelity"]["architecture"]
-            print(f"{r['id']:34} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
+            print(f"{r['id']:40} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
             for f in r["findings"]:
                 extra = f" ({f['parameters']:,} parameters under its overrides)" if "parameters" in f else ""
-                print(f"{'':36}finding {f['id']}: {f['summary']}{extra}")
+                print(f"{'':42}finding {f['id']}: {f['summary']}{extra}")
         print(f"\n{len(rows)} specs", file=sys.stderr)
     for e in errors:
         print(e, file=sys.stderr)

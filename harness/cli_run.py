@@ -1,5 +1,76 @@
-"""Training and report commands (filled in with the engine)."""
+"""`python -m harness run | report | download`: training and reporting from the shell."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
 
 
 def add_commands(sub) -> None:
-    return None
+    p = sub.add_parser("run", help="train specs (all seeds together), judge claims, write records")
+    p.add_argument("specs", nargs="+", help="spec ids (sub20k/iteration9) or paths")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per spec (default: the spec's)")
+    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
+    p.add_argument("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
+    p.add_argument("--no-cache", action="store_true", help="retrain even when cached")
+    p.add_argument("--audit-cache", type=Path, default=None, help="results cache folder")
+    p.add_argument("--results", type=Path, default=Path("results"), help="where records go")
+    p.add_argument("--timeout", type=float, default=None, help="seconds per spec run")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("report", help="write results/REPORT.md and report.html from the records")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--no-html", action="store_true")
+    p.set_defaults(func=cmd_report)
+
+    p = sub.add_parser("download", help="fetch MNIST with torchvision (needs torchvision and the network)")
+    p.add_argument("target", type=Path)
+    p.set_defaults(func=cmd_download)
+
+
+def cmd_run(args) -> int:
+    from harness.audit import Audit, resolve_device
+    from harness.cache import ResultsCache
+    from harness.cli import find_spec
+    from harness.data import DataError
+
+    audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds,
+                  cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
+                  timeout=args.timeout, progress=sys.stderr.isatty())
+    bad = 0
+    for ref in args.specs:
+        loaded = find_spec(ref)
+        try:
+            run, results = audit.reproduce(loaded)
+        except DataError as exc:
+            print(exc, file=sys.stderr)
+            return 2
+        cached = sum(run.from_cache)
+        print(f"{loaded.id}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training"
+              f"{f', {cached} seeds from cache' if cached else ''}")
+        for r in results:
+            mismatch = "" if r.verdict == r.expected else f"   <- spec expects {r.expected}"
+            bad += bool(mismatch) and r.expected != "unverifiable"
+            print(f"  {r.claim_id:32} claimed {r.claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")
+    for path in audit.records_written:
+        print(f"record: {path}", file=sys.stderr)
+    return 1 if bad else 0
+
+
+def cmd_report(args) -> int:
+    from harness.report import write_report
+
+    for path in write_report(args.results, html_too=not args.no_html):
+        print(path)
+    return 0
+
+
+def cmd_download(args) -> int:
+    from harness.data import DataError, download
+
+    try:
+        print(download(args.target))
+    except DataError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    return 0

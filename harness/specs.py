@@ -146,13 +146,18 @@ def load_source_info(folder: Path) -> SourceInfo:
 # --------------------------------------------------------------------------- resolution
 
 def merge(base, override):
-    """Mappings merge recursively; anything else (lists included) is replaced."""
-    if isinstance(base, dict) and isinstance(override, dict):
+    """Mappings merge recursively; anything else (lists included) is replaced, and so is a
+    mapping whose `type` changes (an Adam replacing an SGD keeps none of its arguments)."""
+    if isinstance(base, dict) and isinstance(override, dict) and _same_type(base, override):
         out = dict(base)
         for k, v in override.items():
             out[k] = merge(base[k], v) if k in base else copy.deepcopy(v)
         return out
     return copy.deepcopy(override)
+
+
+def _same_type(base: dict, override: dict) -> bool:
+    return "type" not in override or "type" not in base or base["type"] == override["type"]
 
 
 def _locate(name: str, child: Path) -> Path:
@@ -179,7 +184,10 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[tuple, int
             parent.pop(key, None)
         if isinstance(parent.get("source"), dict):
             parent["source"].pop("section", None)
+        child_fidelity = data.get("fidelity")
         data = merge(parent, data)
+        if isinstance(child_fidelity, dict) and isinstance(data.get("fidelity"), dict):
+            data["fidelity"].update(copy.deepcopy(child_fidelity))  # a label is replaced whole, never blended
     _apply_modify(data, path, lines)
     return data, lines
 
@@ -272,12 +280,12 @@ class LoadedSpec:
     @cached_property
     def spec_hash(self) -> str:
         """Hash of the whole resolved spec (claims included)."""
-        return _hash(self.spec.model_dump(mode="json"))
+        return _hash(self.spec.model_dump(mode="json", warnings=False))
 
     @cached_property
     def training_hash(self) -> str:
         """Hash of what decides a training run (architecture and recipe): the cache key's spec part."""
-        dumped = self.spec.model_dump(mode="json", include={"architecture", "recipe"})
+        dumped = self.spec.model_dump(mode="json", include={"architecture", "recipe"}, warnings=False)
         dumped["architecture"].pop("modify", None)
         return _hash(dumped)
 
@@ -319,7 +327,14 @@ def discover(root: Path | str | None = None) -> list[Path]:
     root = Path(root) if root is not None else default_specs_dir()
     if root.is_file():
         return [root]
-    return sorted(p for p in root.rglob("*.yaml") if not p.name.startswith("_"))
+    return sorted((p for p in root.rglob("*.yaml") if not p.name.startswith("_")), key=_natural_key)
+
+
+def _natural_key(path: Path):
+    """iteration2 before iteration10."""
+    import re
+
+    return [int(t) if t.isdigit() else t for t in re.split(r"(\d+)", str(path))]
 
 
 def load_all(root: Path | str | None = None) -> tuple[list[LoadedSpec], list[SpecError]]:
@@ -375,7 +390,7 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
         if key not in spec.fidelity:
             problems.append(Problem(f"fidelity.{key}", "missing: label it documented, reconstructed or unknown"))
     for key in spec.fidelity:
-        if not _has_path(data, key.split(".")):
+        if not (_has_path(data, key.split(".")) or _has_field(spec, key.split("."))):
             problems.append(Problem(f"fidelity.{key}", "names no field of this spec"))
     for i, finding in enumerate(spec.findings):
         if finding.overrides is None:
@@ -404,6 +419,20 @@ def _has_path(data, parts) -> bool:
     for part in parts:
         if isinstance(node, dict) and part in node:
             node = node[part]
+        else:
+            return False
+    return True
+
+
+def _has_field(obj, parts) -> bool:
+    """A field the schema has at this path, set or left at torch's default (`recipe.scheduler.cycle_momentum`)."""
+    from pydantic import BaseModel
+
+    for part in parts:
+        if isinstance(obj, BaseModel) and part in type(obj).model_fields:
+            obj = getattr(obj, part)
+        elif isinstance(obj, dict) and part in obj:
+            obj = obj[part]
         else:
             return False
     return True

@@ -1,0 +1,200 @@
+"""pytest plugin of the audit: options, one test per spec and per claim, tiers, verdict outcomes.
+
+    pytest                               fast tier: every spec validates, builds, and its parameter claims hold
+    pytest -k iteration9                 only the iteration-9 specs (test ids carry slug/name)
+    pytest --smoke   (or -m smoke)       + every spec trains a few batches on a small subset
+    pytest --reproduce (or -m reproduce) + full documented training, N seeds, every claim judged
+
+A claim's pytest outcome follows the verdict its spec expects: reproduced ->
+passed; refuted/inconclusive -> xfailed (the suite fails if it starts to
+pass); unverifiable -> skipped with its reason; any other verdict -> failed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from harness.specs import SpecError, default_specs_dir, discover, load_spec
+
+ROOT = Path(__file__).resolve().parent
+TIERS = ("smoke", "reproduce")
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("audit", "README claim audit")
+    group.addoption("--specs", default=None, help="spec folder or file (default: specs/)")
+    group.addoption("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
+    group.addoption("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
+    group.addoption("--seeds", type=int, default=None, help="seeds per spec (default: each spec's `seeds`)")
+    group.addoption("--smoke", action="store_true", help="also run the smoke tier")
+    group.addoption("--reproduce", action="store_true", help="also run full reproductions and judge claims")
+    group.addoption("--no-cache", action="store_true", help="retrain even when a cached result exists")
+    group.addoption("--audit-cache", default=None, help="results cache folder (default: $AUDIT_CACHE_DIR or "
+                                                        "~/.cache/mnist-readme-audit)")
+    group.addoption("--timeout", type=float, default=None, help="wall-clock budget per spec run, seconds")
+    group.addoption("--results", default=str(ROOT / "results"), help="where run records and the report go")
+    group.addoption("--no-report", action="store_true", help="do not regenerate results/REPORT.md at the end")
+
+
+def _tier_enabled(config, tier: str) -> bool:
+    return bool(config.getoption(tier) or tier in (config.getoption("markexpr") or ""))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "smoke: trains every spec for a few batches (--smoke or -m smoke)")
+    config.addinivalue_line("markers", "reproduce: full documented training, claims judged (--reproduce)")
+    config._audit_claims = []  # ClaimResult rows reported by this process (or its xdist workers)
+
+
+# --------------------------------------------------------------------------- parametrization
+
+def _spec_entries(config):
+    """Every spec file, loaded; a spec that fails to load is kept as its SpecError (its test fails)."""
+    if not hasattr(config, "_audit_specs"):
+        root = config.getoption("specs") or default_specs_dir()
+        entries = []
+        for path in discover(root):
+            try:
+                entries.append(load_spec(path))
+            except SpecError as exc:
+                entries.append(exc)
+        config._audit_specs = entries
+    return config._audit_specs
+
+
+def _entry_id(entry) -> str:
+    if isinstance(entry, SpecError):
+        return f"{entry.file.parent.name}/{entry.file.stem}"
+    return entry.id
+
+
+def pytest_generate_tests(metafunc):
+    entries = _spec_entries(metafunc.config)
+    loaded = [e for e in entries if not isinstance(e, SpecError)]
+    names = metafunc.fixturenames
+    if "spec_entry" in names:
+        metafunc.parametrize("spec_entry", entries, ids=[_entry_id(e) for e in entries])
+    if "spec" in names:
+        metafunc.parametrize("spec", loaded, ids=[s.id for s in loaded])
+    if "parameter_claim" in names:
+        pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind == "parameters"]
+        metafunc.parametrize("parameter_claim", pairs, ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
+    if "trained_claim" in names:
+        pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind != "parameters"]
+        metafunc.parametrize("trained_claim", [pytest.param(p, marks=pytest.mark.xdist_group(p[0].id)) for p in pairs],
+                             ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tier tests run only when their tier is asked for (--smoke, --reproduce, or named in -m)."""
+    keep, drop = [], []
+    for item in items:
+        tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        (keep if all(_tier_enabled(config, t) for t in tiers) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
+# --------------------------------------------------------------------------- the session's audit
+
+@pytest.fixture(scope="session")
+def audit(pytestconfig):
+    from harness.audit import Audit, resolve_device, threads_for_worker
+    from harness.cache import ResultsCache
+
+    threads_for_worker()
+    worker = os.environ.get("PYTEST_XDIST_WORKER")
+    cache_dir = pytestconfig.getoption("audit_cache")
+    return Audit(
+        device=resolve_device(pytestconfig.getoption("device"), worker),
+        data_root=pytestconfig.getoption("data_root"),
+        seeds=pytestconfig.getoption("seeds"),
+        cache=ResultsCache(Path(cache_dir) if cache_dir else None),
+        refresh=pytestconfig.getoption("no_cache"),
+        results_dir=Path(pytestconfig.getoption("results")),
+        timeout=pytestconfig.getoption("timeout"),
+        progress=worker is None and not os.environ.get("CI") and _stderr_is_tty(),
+    )
+
+
+def _stderr_is_tty() -> bool:
+    try:
+        return os.isatty(2)
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def expect_verdict(request):
+    """Turn a ClaimResult into the test's outcome, and report it for the summary table."""
+
+    def check(spec_id: str, result):
+        row = {"spec": spec_id, **result.to_json(), "measured": result.measured_text()}
+        request.node.user_properties.append(("audit_claim", json.dumps(row)))
+        if result.expected == "unverifiable":
+            pytest.skip(f"unverifiable: {result.detail}")
+        if result.verdict == result.expected == "reproduced":
+            return
+        message = (f"{spec_id}:{result.claim_id}: claimed {result.claimed}, band {_band(result.band)}, "
+                   f"measured {result.measured_text()} ({result.verdict})" + (f"; {result.detail}" if result.detail else ""))
+        if result.verdict != result.expected:
+            pytest.fail(f"expected {result.expected}, got {result.verdict}: {message}", pytrace=False)
+        pytest.xfail(f"{result.verdict}, as recorded: {message}")
+
+    return check
+
+
+def _band(band) -> str:
+    if not band:
+        return "-"
+    lo, hi = band
+    if lo >= 1000:  # parameter counts
+        return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
+    return f"[{lo:.4g}, {hi:.4g}]"
+
+
+# --------------------------------------------------------------------------- the summary table
+
+_collected: list[dict] = []  # claim rows from this process's tests, or from its xdist workers' reports
+
+
+def pytest_runtest_logreport(report):
+    if report.when == "call":
+        _collected.extend(json.loads(v) for k, v in report.user_properties if k == "audit_claim")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    if not _collected:
+        return
+    rows = [("spec", "claim", "claimed", "band", "measured", "verdict", "")]
+    for c in sorted(_collected, key=lambda c: (c["spec"], c["claim_id"])):
+        mark = "ok" if c["verdict"] == c["expected"] else f"EXPECTED {c['expected'].upper()}"
+        rows.append((c["spec"], c["claim_id"], c["claimed"][:28], _band(c["band"]), c["measured"],
+                     c["verdict"], mark))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    tr = terminalreporter
+    tr.write_sep("-", f"audit: {len(rows) - 1} claims")
+    for i, row in enumerate(rows):
+        line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
+        tr.write_line(line, bold=i == 0, red="EXPECTED" in row[-1])
+    counts = {}
+    for c in _collected:
+        counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
+    tr.write_line("verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Regenerate REPORT.md from all records once reproductions ran (controller only)."""
+    config = session.config
+    if hasattr(config, "workerinput") or config.getoption("no_report"):
+        return
+    if not _tier_enabled(config, "reproduce") or not _collected:
+        return
+    from harness.report import write_report
+
+    write_report(Path(config.getoption("results")))

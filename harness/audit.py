@@ -1,0 +1,91 @@
+"""One audit session: run each spec once, judge its claims, write its record.
+
+Used by the pytest plugin (conftest.py) and by `python -m harness run`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.cache import ResultsCache
+from harness.claims import ClaimResult, judge_all
+from harness.data import MNIST, load_mnist
+from harness.engine import RunOptions
+from harness.model import build_model, count_parameters
+from harness.records import build_record, write_record
+from harness.runner import SpecRun, run_spec
+from harness.specs import LoadedSpec
+
+# The smoke tier: every optimizer, schedule, augmentation and dropout path runs, on a sliver of data.
+SMOKE = dict(epochs=1, max_batches=2, train_limit=512, test_limit=256)
+SMOKE_BATCH = 64
+SMOKE_SEEDS = [0, 1]  # two copies, so the stacked path runs too
+
+
+def resolve_device(name: str | None, worker: str | None = None) -> torch.device:
+    """`auto` picks CUDA when present; an xdist worker gets its own GPU (gw0 -> cuda:0, gw1 -> cuda:1, ...)."""
+    name = name or "auto"
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    device = torch.device(name)
+    if device.type == "cuda" and device.index is None and torch.cuda.is_available():
+        index = int(worker[2:]) % torch.cuda.device_count() if worker and worker.startswith("gw") else 0
+        device = torch.device("cuda", index)
+    return device
+
+
+@dataclass
+class Audit:
+    device: torch.device
+    data_root: str | None = None
+    seeds: int | None = None               # None: each spec's own default
+    cache: ResultsCache | None = None      # None: no cache
+    refresh: bool = False                  # --no-cache: train even when cached (and refresh the cache)
+    results_dir: Path | None = None        # None: write no records
+    timeout: float | None = None
+    progress: bool = False
+    _mnist: MNIST | None = None
+    _runs: dict[str, tuple[SpecRun, list[ClaimResult]]] = field(default_factory=dict)
+    records_written: list[Path] = field(default_factory=list)
+
+    @property
+    def mnist(self) -> MNIST:
+        if self._mnist is None:
+            self._mnist = load_mnist(self.data_root)
+        return self._mnist
+
+    def seeds_for(self, loaded: LoadedSpec) -> list[int]:
+        return list(range(self.seeds or loaded.spec.seeds))
+
+    def reproduce(self, loaded: LoadedSpec) -> tuple[SpecRun, list[ClaimResult]]:
+        """Full documented training (cached per session and on disk), every claim judged, record written."""
+        if loaded.id not in self._runs:
+            options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id)
+            run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh)
+            params = count_parameters(build_model(loaded.spec.architecture))[0]
+            results = judge_all(loaded, run.curves if run.curves else None, run.epochs, params)
+            if run.outcome != "ok":
+                for r in results:
+                    if r.kind != "parameters" and r.verdict not in ("unverifiable",):
+                        r.verdict, r.detail = "error", f"run {run.outcome}: {run.error}"
+            if self.results_dir is not None:
+                self.records_written.append(
+                    write_record(self.results_dir, loaded, build_record(loaded, run, results, params)))
+            self._runs[loaded.id] = (run, results)
+        return self._runs[loaded.id]
+
+    def smoke(self, loaded: LoadedSpec) -> SpecRun:
+        batch = min(loaded.spec.recipe.batch_size, SMOKE_BATCH)
+        options = RunOptions(device=self.device, label=f"smoke {loaded.id}", batch_size=batch, **SMOKE)
+        return run_spec(loaded, self.mnist, SMOKE_SEEDS, options, cache=None)
+
+
+def threads_for_worker() -> None:
+    """Under xdist on CPU, share the cores instead of oversubscribing them."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // workers))

@@ -1,0 +1,126 @@
+"""Per-sample augmentation, batched, on the training device.
+
+Each op follows the semantics of the torchvision transform the READMEs use
+(tensor path: `F.affine_grid`/`F.grid_sample` with `align_corners=False`,
+rotation about the image centre (RandomRotation counter-clockwise, RandomAffine
+clockwise, as torchvision's F.rotate and F.affine),
+integer-pixel translations, zero fill), but draws one set of parameters per
+sample instead of one per call, and draws them from each seed's own
+generator so that K seeds trained together see exactly what K single runs
+would. Images are float in [0, 1] before normalization, shape [N, C, H, W].
+
+kornia offers similar geometry, but its defaults (align_corners, parameter
+sampling through its own RNG) differ from torchvision's; torch's own grid ops
+match torchvision's tensor path directly, as tests/test_augment.py checks.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+
+from harness.schema import CenterCropResize, RandomAffine, RandomRotation, augmentation_op
+
+
+def _uniform(n: int, low: float, high: float, generator, device) -> torch.Tensor:
+    return torch.empty(n, device=device).uniform_(low, high, generator=generator)
+
+
+def _degree_range(degrees) -> tuple[float, float]:
+    return (-float(degrees), float(degrees)) if isinstance(degrees, (int, float)) else (float(degrees[0]), float(degrees[1]))
+
+
+def center_crop_resize(x: torch.Tensor, op: CenterCropResize, apply: torch.Tensor) -> torch.Tensor:
+    """CenterCrop(crop) then Resize(size) on the samples where `apply` is true (RandomApply with p)."""
+    h, w = x.shape[-2:]
+    top, left = int(round((h - op.crop) / 2.0)), int(round((w - op.crop) / 2.0))
+    crop = x[..., top:top + op.crop, left:left + op.crop]
+    resized = F.interpolate(crop, size=(op.size, op.size), mode=op.interpolation,
+                            **({"align_corners": False} if op.interpolation == "bilinear" else {}))
+    return torch.where(apply.view(-1, 1, 1, 1), resized, x)
+
+
+def affine(x: torch.Tensor, angle: torch.Tensor, translate: torch.Tensor | None = None,
+           scale: torch.Tensor | None = None, interpolation: str = "nearest", fill: float = 0.0) -> torch.Tensor:
+    """torchvision F.affine per sample: rotate by `angle` degrees (counter-clockwise) and scale about the
+    centre, then translate by `translate` pixels ([N, 2], x then y)."""
+    n, _, h, w = x.shape
+    rad = angle.to(x.dtype) * (math.pi / 180.0)
+    s = torch.ones_like(rad) if scale is None else scale.to(x.dtype)
+    cos, sin = torch.cos(rad) / s, torch.sin(rad) / s
+    # Inverse map, output pixel -> input pixel, in coordinates centred on the image (y down):
+    # x_in = R(-angle) S^-1 (x_out - t). Written in affine_grid's normalised coordinates.
+    theta = torch.empty(n, 2, 3, dtype=x.dtype, device=x.device)
+    theta[:, 0, 0], theta[:, 0, 1] = cos, -sin * h / w
+    theta[:, 1, 0], theta[:, 1, 1] = sin * w / h, cos
+    if translate is None:
+        theta[:, :, 2] = 0
+    else:
+        tx, ty = translate[:, 0].to(x.dtype), translate[:, 1].to(x.dtype)
+        theta[:, 0, 2] = -(cos * tx - sin * ty) * 2.0 / w
+        theta[:, 1, 2] = -(sin * tx + cos * ty) * 2.0 / h
+    grid = F.affine_grid(theta, list(x.shape), align_corners=False)
+    if fill == 0:
+        return F.grid_sample(x, grid, mode=interpolation, padding_mode="zeros", align_corners=False)
+    # as torchvision: sample a mask with the image and blend the fill where the source was outside
+    ones = torch.ones_like(x[:, :1])
+    out = F.grid_sample(torch.cat([x, ones], 1), grid, mode=interpolation, padding_mode="zeros", align_corners=False)
+    img, mask = out[:, :-1], out[:, -1:]
+    return img * mask + (1.0 - mask) * fill
+
+
+class Augmenter:
+    """The recipe's augmentation list as one callable over a stack of K copies' batches.
+
+    `__call__(x, generators)` takes x [K, B, C, H, W] and one generator per copy;
+    parameters for copy k are drawn from generators[k] in a fixed order.
+    """
+
+    def __init__(self, entries):
+        self.ops = [augmentation_op(e) for e in entries]
+
+    def __bool__(self):
+        return bool(self.ops)
+
+    def __call__(self, x: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
+        k, b = x.shape[:2]
+        flat = x.reshape(k * b, *x.shape[2:])
+        for op in self.ops:
+            flat = self._apply(op, flat, b, generators)
+        return flat.reshape(x.shape)
+
+    @staticmethod
+    def _draw(generators, draw) -> torch.Tensor:
+        return torch.cat([draw(g) for g in generators])
+
+    def _apply(self, op, x, b, gens):
+        dev = x.device
+        if isinstance(op, CenterCropResize):
+            apply = self._draw(gens, lambda g: torch.rand(b, generator=g, device=dev)) < op.p
+            return center_crop_resize(x, op, apply)
+        if isinstance(op, RandomRotation):
+            lo, hi = _degree_range(op.degrees)
+            angle = self._draw(gens, lambda g: _uniform(b, lo, hi, g, dev))
+            return affine(x, angle, interpolation=op.interpolation, fill=op.fill)
+        if isinstance(op, RandomAffine):
+            return self._random_affine(op, x, b, gens)
+        raise TypeError(f"unknown augmentation {op!r}")
+
+    def _random_affine(self, op: RandomAffine, x, b, gens):
+        dev, (h, w) = x.device, x.shape[-2:]
+        lo, hi = _degree_range(op.degrees)
+        angles, shifts, scales = [], [], []
+        for g in gens:  # per copy, in torchvision's order: angle, translation, scale
+            angles.append(_uniform(b, lo, hi, g, dev))
+            if op.translate is not None:
+                max_dx, max_dy = op.translate[0] * w, op.translate[1] * h
+                # torchvision rounds each drawn shift to whole pixels (round half to even, as torch.round)
+                shifts.append(torch.stack([torch.round(_uniform(b, -max_dx, max_dx, g, dev)),
+                                           torch.round(_uniform(b, -max_dy, max_dy, g, dev))], dim=1))
+            if op.scale is not None:
+                scales.append(_uniform(b, op.scale[0], op.scale[1], g, dev))
+        # RandomAffine hands its angle to F.affine, whose angle is clockwise (F.rotate's is counter-clockwise)
+        return affine(x, -torch.cat(angles), torch.cat(shifts) if shifts else None,
+                      torch.cat(scales) if scales else None, op.interpolation, op.fill)

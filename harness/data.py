@@ -1,0 +1,133 @@
+"""MNIST from the four IDX files, verified, as uint8 tensors.
+
+The data root comes from `--data-root` or `MNIST_ROOT` (CI: ../shared/data/mnist).
+Each file may be gzip-compressed (`.gz`) or raw; the SHA256 of the
+*decompressed* bytes must equal the canonical MNIST value, so a truncated,
+bit-flipped or foreign file is refused with a message naming it. Nothing is
+trained on data that failed these checks.
+"""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+ENV_VAR = "MNIST_ROOT"
+
+# name -> (sha256 of the decompressed file, IDX magic, shape)
+FILES = {
+    "train-images-idx3-ubyte": ("ba891046e6505d7aadcbbe25680a0738ad16aec93bde7f9b65e87a2fc25776db", 0x803, (60000, 28, 28)),
+    "train-labels-idx1-ubyte": ("65a50cbbf4e906d70832878ad85ccda5333a97f0f4c3dd2ef09a8a9eef7101c5", 0x801, (60000,)),
+    "t10k-images-idx3-ubyte": ("0fa7898d509279e482958e8ce81c8e77db3f2f8254e26661ceb7762c4d494ce7", 0x803, (10000, 28, 28)),
+    "t10k-labels-idx1-ubyte": ("ff7bcfd416de33731a308c3f266cc351222c34898ecbeaf847f06e48f7ec33f2", 0x801, (10000,)),
+}
+
+HOW_TO_PROVIDE = (
+    "Point the harness at a folder holding the four MNIST IDX files (gzip or raw): "
+    f"set {ENV_VAR}=/path/to/mnist or pass --data-root (in CI: ../shared/data/mnist). "
+    "Where torchvision and the network are available, `python -m harness download DIR` fetches them."
+)
+
+
+class DataError(RuntimeError):
+    """MNIST is missing or damaged; the message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class MNIST:
+    train_images: torch.Tensor  # uint8 [60000, 28, 28]
+    train_labels: torch.Tensor  # int64 [60000]
+    test_images: torch.Tensor   # uint8 [10000, 28, 28]
+    test_labels: torch.Tensor   # int64 [10000]
+    root: Path
+
+
+def resolve_root(root: str | Path | None = None) -> Path:
+    value = root if root is not None else os.environ.get(ENV_VAR)
+    if not value:
+        raise DataError(f"No MNIST data root given. {HOW_TO_PROVIDE}")
+    path = Path(value).expanduser()
+    if not path.is_dir():
+        raise DataError(f"MNIST data root {path} does not exist or is not a folder. {HOW_TO_PROVIDE}")
+    return path
+
+
+def _read(root: Path, name: str) -> tuple[Path, bytes]:
+    for candidate in (root / name, root / f"{name}.gz"):
+        if candidate.is_file():
+            break
+    else:
+        raise DataError(f"{name}(.gz) is missing from {root}. {HOW_TO_PROVIDE}")
+    try:
+        raw = candidate.read_bytes()
+        if candidate.suffix == ".gz":
+            raw = gzip.decompress(raw)
+    except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
+        raise DataError(f"{candidate} is not a complete gzip file ({exc}): it is truncated or corrupt. "
+                        f"Replace it with a fresh copy. {HOW_TO_PROVIDE}") from None
+    except OSError as exc:
+        raise DataError(f"{candidate} cannot be read: {exc}") from None
+    return candidate, raw
+
+
+def _parse(path: Path, raw: bytes, magic: int, shape: tuple[int, ...]) -> torch.Tensor:
+    header = 4 + 4 * len(shape)
+    if len(raw) < header:
+        raise DataError(f"{path} is {len(raw)} bytes, too short for an IDX header")
+    got_magic, *dims = struct.unpack(f">I{len(shape)}I", raw[:header])
+    if got_magic != magic or tuple(dims) != shape:
+        raise DataError(f"{path}: IDX header says magic {got_magic:#x} shape {tuple(dims)}, "
+                        f"expected {magic:#x} {shape}")
+    expected = header + int(torch.tensor(shape).prod())
+    if len(raw) != expected:
+        raise DataError(f"{path}: {len(raw)} bytes after decompression, expected {expected} (wrong size)")
+    data = torch.frombuffer(bytearray(raw[header:]), dtype=torch.uint8).reshape(shape)
+    return data.long() if len(shape) == 1 else data
+
+
+def load_file(root: Path, name: str, verify: bool = True) -> torch.Tensor:
+    sha, magic, shape = FILES[name]
+    path, raw = _read(root, name)
+    if verify:
+        digest = hashlib.sha256(raw).hexdigest()
+        if digest != sha:
+            raise DataError(f"{path}: SHA256 of the decompressed bytes is {digest[:16]}..., expected {sha[:16]}... "
+                            f"(the file is corrupt or not canonical MNIST). Replace it with a fresh copy. "
+                            f"{HOW_TO_PROVIDE}")
+    return _parse(path, raw, magic, shape)
+
+
+@lru_cache(maxsize=4)
+def _load_cached(root: Path, stamp: tuple) -> MNIST:
+    tensors = {name: load_file(root, name) for name in FILES}
+    return MNIST(tensors["train-images-idx3-ubyte"], tensors["train-labels-idx1-ubyte"],
+                 tensors["t10k-images-idx3-ubyte"], tensors["t10k-labels-idx1-ubyte"], root)
+
+
+def load_mnist(root: str | Path | None = None) -> MNIST:
+    """The verified data set (cached per process while the files are unchanged)."""
+    path = resolve_root(root).resolve()
+    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(path.iterdir()) if p.is_file())
+    return _load_cached(path, stamp)
+
+
+def download(target: str | Path) -> Path:
+    """Fetch MNIST with torchvision (optional dependency) into `target`; returns the folder to use."""
+    try:
+        from torchvision.datasets import MNIST as TorchvisionMNIST
+    except Exception as exc:  # torchvision missing, or built for another torch
+        raise DataError(f"Downloading needs torchvision, which does not import here ({exc}). {HOW_TO_PROVIDE}") from None
+    target = Path(target)
+    for train in (True, False):
+        TorchvisionMNIST(str(target), train=train, download=True)
+    raw = target / "MNIST" / "raw"
+    load_mnist(raw)  # verify what arrived
+    return raw

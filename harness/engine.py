@@ -1,0 +1,343 @@
+"""The training engine: the seeds of one spec trained together on one device.
+
+The data set lives on the training device; each step gathers K batches (one
+per seed, each from that seed's own shuffled order), augments them per
+sample, normalizes, and trains the K-copy model of `harness.stacked`.
+Each seed owns three generators (data order, augmentation, dropout) and its
+initialisation comes from `torch.manual_seed(seed)`, so copy k is the same
+run whether it trains alone or beside others.
+
+A copy whose loss turns NaN/inf is recorded as diverged: its later epochs
+repeat the evaluation of its diverged state (what an uninterrupted run would
+report) and the run stops early once every copy has diverged. Runs past
+their time budget raise `RunTimeout` carrying what was measured; a
+checkpoint after every epoch lets a killed run resume bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.augment import Augmenter
+from harness.data import MNIST
+from harness.model import build_stacked
+from harness.recipe import copy_losses, make_optimizer, make_scheduler, steps_per_epoch
+from harness.schema import Spec
+
+CHECK_EVERY = 25  # steps between host syncs (divergence, time budget, progress)
+
+
+class RunTimeout(RuntimeError):
+    def __init__(self, message: str, curves: list[SeedCurve]):
+        super().__init__(message)
+        self.curves = curves
+
+
+@dataclass
+class RunOptions:
+    device: torch.device = field(default_factory=lambda: torch.device("cpu"))
+    epochs: int | None = None         # fewer epochs than the recipe (smoke)
+    max_batches: int | None = None    # batches per epoch cap (smoke)
+    train_limit: int | None = None    # first N training samples (smoke, tests)
+    test_limit: int | None = None     # first N test samples
+    batch_size: int | None = None     # smaller batches than the recipe (smoke)
+    timeout: float | None = None      # seconds for the whole run
+    checkpoint: Path | None = None    # resume from / save to this file after every epoch
+    progress: bool = False
+    label: str = ""
+    channels_last: bool | None = None  # None: the measured default for the device and K
+
+    def shape_key(self) -> dict:
+        """The options that change results (part of the cache key)."""
+        return {"epochs": self.epochs, "max_batches": self.max_batches, "batch_size": self.batch_size,
+                "train_limit": self.train_limit, "test_limit": self.test_limit}
+
+
+@dataclass
+class SeedCurve:
+    seed: int
+    test_accuracy: list[float] = field(default_factory=list)   # percent, after each epoch
+    test_loss: list[float] = field(default_factory=list)
+    train_accuracy: list[float] = field(default_factory=list)  # percent, over the epoch (train mode)
+    train_loss: list[float] = field(default_factory=list)      # mean of batch losses
+    lr: list[float] = field(default_factory=list)              # first group's lr after each epoch
+    outcome: str = "ok"                                         # ok | diverged | timeout | oom | error
+    diverged_epoch: int | None = None                           # 1-based
+    detail: str | None = None
+
+    def to_json(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: dict) -> SeedCurve:
+        return cls(**data)
+
+
+# --------------------------------------------------------------------------- device data
+
+class DeviceData:
+    """MNIST on the training device: uint8 train images, normalized float test images."""
+
+    def __init__(self, mnist: MNIST, device: torch.device, mean: float, std: float,
+                 train_limit: int | None = None, test_limit: int | None = None):
+        self.train_x = mnist.train_images[:train_limit].to(device)
+        self.train_y = mnist.train_labels[:train_limit].to(device)
+        self.mean, self.std = mean, std
+        test = mnist.test_images[:test_limit].to(device).float().div_(255).unsqueeze(1)
+        self.test_x = test.sub_(mean).div_(std)
+        self.test_y = mnist.test_labels[:test_limit].to(device)
+
+    @property
+    def train_size(self) -> int:
+        return self.train_x.shape[0]
+
+
+_data_cache: dict[tuple, DeviceData] = {}
+
+
+def device_data(mnist: MNIST, spec: Spec, options: RunOptions) -> DeviceData:
+    norm = spec.recipe.normalization
+    mean, std = (norm.mean, norm.std) if norm else (0.0, 1.0)
+    key = (str(mnist.root), str(options.device), mean, std, options.train_limit, options.test_limit)
+    if key not in _data_cache:
+        if len(_data_cache) > 4:
+            _data_cache.clear()
+        _data_cache[key] = DeviceData(mnist, options.device, mean, std, options.train_limit, options.test_limit)
+    return _data_cache[key]
+
+
+# --------------------------------------------------------------------------- seeds and environment
+
+def seed_generators(seed: int, device: torch.device) -> dict[str, torch.Generator]:
+    """One independent stream per purpose, derived from the seed."""
+    gens = {}
+    for offset, purpose in enumerate(("order", "augment", "dropout"), start=1):
+        g = torch.Generator(device=device)
+        g.manual_seed(seed * 1_000_003 + offset)
+        gens[purpose] = g
+    return gens
+
+
+def configure_determinism(device: torch.device) -> dict:
+    """As deterministic as PyTorch allows on the device; returns the flags for the record."""
+    flags = {"torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        flags.update(cudnn_deterministic=True, cudnn_benchmark=False, deterministic_algorithms="warn_only",
+                     cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"],
+                     cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+                     matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    return flags
+
+
+def environment(device: torch.device) -> dict:
+    env = {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+           "device": str(device), "device_name": _device_name(device), "cpu_count": os.cpu_count(),
+           "determinism": configure_determinism(device)}
+    if device.type == "cuda":
+        env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    return env
+
+
+def _device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return platform.processor() or platform.machine()
+
+
+def environment_key(device: torch.device) -> dict:
+    """What makes results differ bitwise between machines: part of the cache key."""
+    env = environment(device)
+    return {"torch": env["torch"], "device": device.type, "device_name": env["device_name"],
+            "threads": env["determinism"]["torch_threads"], "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
+
+
+# --------------------------------------------------------------------------- training
+
+def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> list[SeedCurve]:
+    """Train `seeds` of `spec` together; one SeedCurve per seed."""
+    recipe, device, k = spec.recipe, options.device, len(seeds)
+    configure_determinism(device)
+    data = device_data(mnist, spec, options)
+    epochs = options.epochs or recipe.epochs
+    batch = options.batch_size or recipe.batch_size
+    steps = steps_per_epoch(data.train_size, batch)
+    if options.max_batches:
+        steps = min(steps, options.max_batches)
+    channels_last = options.channels_last
+    if channels_last is None:  # measured on 2 CPU cores: grouped convs win in NHWC from K=4 on
+        channels_last = device.type == "cpu" and k >= 4
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+
+    model = build_stacked(spec.architecture, seeds).to(device=device, memory_format=fmt)
+    gens = [seed_generators(s, device) for s in seeds]
+    model.set_dropout_generators([g["dropout"] for g in gens])
+    optimizer = make_optimizer(recipe, model.parameters())
+    scheduler = make_scheduler(recipe, optimizer, epochs, steps)
+    per_batch = scheduler is not None and recipe.scheduler.step_every == "batch"
+    augment = Augmenter(recipe.augmentation)
+    curves = [SeedCurve(seed) for seed in seeds]
+    diverged = torch.zeros(k, dtype=torch.bool, device=device)
+    start_epoch = 0
+    if options.checkpoint and options.checkpoint.is_file():
+        start_epoch, curves, diverged = _resume(options.checkpoint, model, optimizer, scheduler, gens, device)
+
+    started = time.monotonic()
+    bar = _progress(options, epochs * steps, start_epoch * steps)
+    n, (h, w) = data.train_size, data.train_x.shape[1:]
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        order = torch.stack([torch.randperm(n, generator=g["order"], device=device) for g in gens])
+        loss_sum = torch.zeros(k, device=device)
+        correct = torch.zeros(k, dtype=torch.long, device=device)
+        seen = 0
+        for step in range(steps):
+            idx = order[:, step * batch:(step + 1) * batch]                 # [K, b]
+            x = data.train_x[idx].unsqueeze(2).float().div_(255)             # [K, b, 1, H, W]
+            if augment:
+                x = augment(x, [g["augment"] for g in gens])
+            x = x.sub_(data.mean).div_(data.std).transpose(0, 1).reshape(idx.shape[1], -1, h, w)
+            y = data.train_y[idx]
+            out = model(x.contiguous(memory_format=fmt))                     # [K, b, classes]
+            losses = copy_losses(recipe, out, y)
+            optimizer.zero_grad(set_to_none=True)
+            losses.sum().backward()
+            optimizer.step()
+            if per_batch:
+                scheduler.step()
+            losses = losses.detach()
+            diverged |= ~torch.isfinite(losses)
+            loss_sum += losses
+            correct += (out.detach().argmax(-1) == y).sum(1)
+            seen += idx.shape[1]
+            if (step + 1) % CHECK_EVERY == 0:
+                _check_time(options, started, curves, epoch)
+                bar.update(CHECK_EVERY)
+                bar.set_postfix(epoch=epoch + 1, loss=f"{(loss_sum / (step + 1)).mean().item():.4f}",
+                                acc=f"{100 * correct.sum().item() / (k * seen):.2f}",
+                                samples_s=f"{k * seen / max(time.monotonic() - started, 1e-9):,.0f}")
+                if bool(diverged.all()):
+                    break  # nothing left to learn; the evaluation below records the diverged state
+        bar.update(steps % CHECK_EVERY)
+        if scheduler is not None and not per_batch:
+            scheduler.step()
+        test_acc, test_loss = evaluate(model, data, recipe.test_batch_size, fmt)
+        train_acc = (100.0 * correct.double() / seen).tolist()
+        train_loss = (loss_sum.double() / (step + 1)).tolist()
+        _record_epoch(curves, epoch, diverged.tolist(), test_acc, test_loss, train_acc, train_loss,
+                      optimizer.param_groups[0]["lr"])
+        if options.checkpoint:
+            _save_checkpoint(options.checkpoint, epoch + 1, model, optimizer, scheduler, gens, curves, diverged)
+        if bool(diverged.all()):
+            break
+        if epoch + 1 < epochs:
+            _check_time(options, started, curves, epoch + 1)
+    bar.close()
+    _fill_diverged(curves, epochs)
+    if options.checkpoint and options.checkpoint.exists():
+        options.checkpoint.unlink()
+    return curves
+
+
+@torch.no_grad()
+def evaluate(model, data: DeviceData, batch_size: int, fmt=torch.contiguous_format) -> tuple[list[float], list[float]]:
+    """Test accuracy (percent) and mean cross-entropy per copy, model in eval mode."""
+    model.eval()
+    k = model.copies
+    correct = torch.zeros(k, dtype=torch.long, device=data.test_x.device)
+    loss = torch.zeros(k, dtype=torch.float64, device=data.test_x.device)
+    for start in range(0, data.test_x.shape[0], batch_size):
+        x, y = data.test_x[start:start + batch_size], data.test_y[start:start + batch_size]
+        c = x.shape[1]
+        x = x.repeat(1, k, 1, 1) if c > 1 else x.expand(-1, k, -1, -1)
+        out = model(x.contiguous(memory_format=fmt))  # [K, b, classes]
+        targets = y.expand(k, -1)
+        loss += torch.nn.functional.cross_entropy(out.transpose(1, 2), targets, reduction="none").sum(1).double()
+        correct += (out.argmax(-1) == targets).sum(1)
+    n = data.test_x.shape[0]
+    return (100.0 * correct.double() / n).tolist(), (loss / n).tolist()
+
+
+def _record_epoch(curves, epoch, diverged, test_acc, test_loss, train_acc, train_loss, lr):
+    for i, curve in enumerate(curves):
+        if curve.outcome == "diverged":
+            continue  # already filled up to the end by _fill_diverged
+        if diverged[i]:
+            curve.outcome, curve.diverged_epoch = "diverged", epoch + 1
+            train_acc[i] = train_loss[i] = math.nan  # an epoch that diverged has no meaningful training figures
+        curve.test_accuracy.append(test_acc[i])
+        curve.test_loss.append(test_loss[i])
+        curve.train_accuracy.append(train_acc[i])
+        curve.train_loss.append(train_loss[i])
+        curve.lr.append(lr)
+
+
+def _fill_diverged(curves, epochs):
+    """A diverged model stays diverged: its remaining epochs repeat its last evaluation."""
+    for curve in curves:
+        while curve.outcome == "diverged" and len(curve.test_accuracy) < epochs:
+            curve.test_accuracy.append(curve.test_accuracy[-1])
+            curve.test_loss.append(curve.test_loss[-1])
+            curve.train_accuracy.append(math.nan)
+            curve.train_loss.append(math.nan)
+            curve.lr.append(curve.lr[-1])
+
+
+def _check_time(options, started, curves, epochs_done):
+    if options.timeout is not None and time.monotonic() - started > options.timeout:
+        for c in curves:
+            c.outcome, c.detail = "timeout", f"stopped after {epochs_done} complete epochs"
+        raise RunTimeout(f"{options.label or 'run'} exceeded its {options.timeout:g} s budget "
+                         f"after {epochs_done} epochs", curves)
+
+
+class _NoBar:
+    def update(self, n): pass
+    def set_postfix(self, **kw): pass
+    def close(self): pass
+
+
+def _progress(options: RunOptions, total: int, initial: int):
+    if not options.progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, desc=options.label, unit="batch", leave=False,
+                file=sys.__stderr__, dynamic_ncols=True, mininterval=1.0)
+
+
+# --------------------------------------------------------------------------- checkpoints
+
+def _save_checkpoint(path: Path, epoch, model, optimizer, scheduler, gens, curves, diverged) -> None:
+    state = {"format": 1, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+             "scheduler": scheduler.state_dict() if scheduler is not None else None,
+             "generators": [{p: g.get_state() for p, g in gen.items()} for gen in gens],
+             "curves": [c.to_json() for c in curves], "diverged": diverged.cpu()}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, path)  # atomic: a kill leaves the previous checkpoint intact
+
+
+def _resume(path: Path, model, optimizer, scheduler, gens, device):
+    state = torch.load(path, map_location=device, weights_only=False)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    if scheduler is not None:
+        scheduler.load_state_dict(state["scheduler"])
+    for gen, saved in zip(gens, state["generators"]):
+        for purpose, g in gen.items():
+            g.set_state(saved[purpose].cpu())
+    curves = [SeedCurve.from_json(c) for c in state["curves"]]
+    return state["epoch"], curves, state["diverged"].to(device)

@@ -1,0 +1,88 @@
+"""Run records: one JSON file per spec and device kind under results/records/.
+
+A record holds what a later reader needs to trust or diff a verdict: spec id,
+git commit, spec and training hashes, environment (torch, device, CUDA/cuDNN,
+determinism flags), seeds, per-epoch curves, per-claim values and verdicts,
+and wall time. Records are written atomically (temporary file + rename), so
+parallel workers never leave half a file, and each spec has its own file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import subprocess
+from pathlib import Path
+
+from harness.cache import atomic_write_text, code_version
+from harness.claims import ClaimResult
+from harness.runner import SpecRun
+from harness.specs import LoadedSpec
+
+FORMAT = 1
+
+
+def git_commit(cwd: Path | None = None) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
+                               capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    if out.returncode != 0:
+        return None
+    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
+def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], parameters: int) -> dict:
+    spec = loaded.spec
+    return {
+        "format": FORMAT,
+        "spec": loaded.id,
+        "title": spec.title,
+        "source": {"file": spec.source.file, "section": spec.source.section},
+        "spec_hash": loaded.spec_hash,
+        "training_hash": loaded.training_hash,
+        "code_version": code_version(),
+        "git_commit": git_commit(loaded.path.parent),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "environment": run.environment,
+        "device_kind": run.environment["device"].split(":")[0],
+        "seeds": run.seeds,
+        "epochs": run.epochs,
+        "options": run.options,
+        "outcome": run.outcome,
+        "error": run.error,
+        "train_seconds": round(run.train_seconds, 3),
+        "from_cache": run.from_cache,
+        "parameters": parameters,
+        "fidelity": {k: v.level for k, v in spec.fidelity.items()},
+        "findings": [f.model_dump(mode="json", exclude_none=True) for f in spec.findings],
+        "curves": [c.to_json() for c in run.curves],
+        "claims": [r.to_json() for r in results],
+    }
+
+
+def record_path(results_dir: Path, loaded: LoadedSpec, device_kind: str) -> Path:
+    return Path(results_dir) / "records" / f"{loaded.file_id}.{device_kind}.json"
+
+
+def write_record(results_dir: Path, loaded: LoadedSpec, record: dict) -> Path:
+    path = record_path(results_dir, loaded, record["device_kind"])
+    atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True) + "\n")
+    return path
+
+
+def load_records(results_dir: Path) -> list[dict]:
+    """Every readable record; unreadable files are reported, not fatal."""
+    records = []
+    for path in sorted((Path(results_dir) / "records").glob("*.json")):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            print(f"skipping unreadable record {path}: {exc}")
+            continue
+        if isinstance(data, dict) and data.get("format") == FORMAT:
+            data["_path"] = str(path)
+            records.append(data)
+    return records

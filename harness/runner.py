@@ -1,0 +1,105 @@
+"""Run one spec for a set of seeds: cache first, train what is missing, capture faults.
+
+A fault (time budget, CUDA out of memory, any other error) becomes the run's
+outcome, recorded with whatever was measured; it never takes the suite down.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from dataclasses import dataclass, field, replace
+
+import torch
+
+from harness.cache import ResultsCache, code_version
+from harness.data import MNIST
+from harness.engine import RunOptions, RunTimeout, SeedCurve, environment, environment_key, train
+from harness.specs import LoadedSpec
+
+
+@dataclass
+class SpecRun:
+    spec_id: str
+    seeds: list[int]
+    curves: list[SeedCurve]
+    from_cache: list[bool]
+    train_seconds: float                 # wall time spent training in this call (0 when all cached)
+    epochs: int
+    environment: dict
+    outcome: str = "ok"                  # ok | timeout | oom | error (divergence is per seed, in curves)
+    error: str | None = None
+    error_trace: str | None = None
+    options: dict = field(default_factory=dict)
+
+    @property
+    def complete(self) -> bool:
+        return self.outcome == "ok"
+
+
+def _is_oom(exc: BaseException) -> bool:
+    oom_types = tuple(t for t in (getattr(torch, "OutOfMemoryError", None),
+                                  getattr(torch.cuda, "OutOfMemoryError", None)) if t is not None)
+    return isinstance(exc, oom_types) or "out of memory" in str(exc).lower()
+
+
+def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOptions,
+             cache: ResultsCache | None = None, refresh: bool = False) -> SpecRun:
+    spec = loaded.spec
+    epochs = options.epochs or spec.recipe.epochs
+    env = environment(options.device)
+    run = SpecRun(loaded.id, list(seeds), [], [], 0.0, epochs, env,
+                  options={**options.shape_key(), "device": str(options.device), "timeout": options.timeout})
+    keys = {}
+    if cache is not None:
+        env_key = environment_key(options.device)
+        keys = {s: cache.key(loaded.training_hash, env_key, options.shape_key(), s) for s in seeds}
+    found = {} if (cache is None or refresh) else {s: cache.get(loaded.file_id, keys[s]) for s in seeds}
+    missing = [s for s in seeds if found.get(s) is None]
+    if missing:
+        lock = cache.lock(loaded.file_id) if cache is not None else None
+        if lock is not None:
+            lock.acquire()
+        try:
+            if cache is not None and not refresh:  # another worker may have trained them meanwhile
+                found.update({s: c for s in missing if (c := cache.get(loaded.file_id, keys[s])) is not None})
+                missing = [s for s in seeds if found.get(s) is None]
+            if missing:
+                found.update(_train(loaded, mnist, missing, options, cache, keys, run))
+        finally:
+            if lock is not None:
+                lock.release()
+    run.curves = [found[s] for s in seeds if s in found]
+    run.from_cache = [s not in missing for s in seeds if s in found]
+    return run
+
+
+def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, SeedCurve]:
+    checkpoint = options.checkpoint
+    if cache is not None and checkpoint is None:
+        checkpoint = cache.checkpoint_path(loaded.file_id, [keys[s] for s in seeds])
+    options = replace(options, checkpoint=checkpoint, label=options.label or loaded.id)
+    started = time.monotonic()
+    curves: list[SeedCurve] = []
+    try:
+        curves = train(loaded.spec, mnist, seeds, options)
+    except RunTimeout as exc:
+        run.outcome, run.error = "timeout", str(exc)
+        curves = exc.curves
+    except Exception as exc:  # recorded, never raised: the rest of the suite carries on
+        run.outcome = "oom" if _is_oom(exc) else "error"
+        run.error = f"{type(exc).__name__}: {exc}"
+        run.error_trace = traceback.format_exc(limit=8)
+        curves = [SeedCurve(s, outcome=run.outcome, detail=run.error) for s in seeds]
+        if options.device.type == "cuda":
+            torch.cuda.empty_cache()
+    finally:
+        run.train_seconds = time.monotonic() - started
+    by_seed = {c.seed: c for c in curves}
+    if cache is not None and run.outcome == "ok":
+        meta = {"spec": loaded.id, "code": code_version(), "seeds_trained_together": seeds,
+                "train_seconds": run.train_seconds, "environment": run.environment}
+        for seed, curve in by_seed.items():
+            cache.put(loaded.file_id, keys[seed], curve, meta)
+    return by_seed
+

@@ -36,6 +36,8 @@ def pytest_addoption(parser):
     group.addoption("--audit-cache", default=None, help="results cache folder (default: $AUDIT_CACHE_DIR or "
                                                         "~/.cache/mnist-readme-audit)")
     group.addoption("--timeout", type=float, default=None, help="wall-clock budget per spec run, seconds")
+    group.addoption("--stack", type=int, default=None, help="seeds trained together in one stacked model "
+                                                            "(default: 1 on CPU, all on CUDA; see README)")
     group.addoption("--results", default=str(ROOT / "results"), help="where run records and the report go")
     group.addoption("--no-report", action="store_true", help="do not regenerate results/REPORT.md at the end")
 
@@ -118,6 +120,7 @@ def audit(pytestconfig):
         refresh=pytestconfig.getoption("no_cache"),
         results_dir=Path(pytestconfig.getoption("results")),
         timeout=pytestconfig.getoption("timeout"),
+        stack=pytestconfig.getoption("stack"),
         progress=worker is None and not os.environ.get("CI") and _stderr_is_tty(),
     )
 

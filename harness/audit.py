@@ -48,6 +48,7 @@ class Audit:
     results_dir: Path | None = None        # None: write no records
     timeout: float | None = None
     progress: bool = False
+    stack: int | None = None               # seeds per stacked model (None: the device's measured default)
     _mnist: MNIST | None = None
     _runs: dict[str, tuple[SpecRun, list[ClaimResult]]] = field(default_factory=dict)
     records_written: list[Path] = field(default_factory=list)
@@ -65,7 +66,7 @@ class Audit:
         """Full documented training (cached per session and on disk), every claim judged, record written."""
         if loaded.id not in self._runs:
             options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id)
-            run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh)
+            run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh, self.stack)
             params = count_parameters(build_model(loaded.spec.architecture))[0]
             results = judge_all(loaded, run.curves if run.curves else None, run.epochs, params)
             if run.outcome != "ok":
@@ -81,7 +82,7 @@ class Audit:
     def smoke(self, loaded: LoadedSpec) -> SpecRun:
         batch = min(loaded.spec.recipe.batch_size, SMOKE_BATCH)
         options = RunOptions(device=self.device, label=f"smoke {loaded.id}", batch_size=batch, **SMOKE)
-        return run_spec(loaded, self.mnist, SMOKE_SEEDS, options, cache=None)
+        return run_spec(loaded, self.mnist, SMOKE_SEEDS, options, cache=None, stack=len(SMOKE_SEEDS))
 
 
 def threads_for_worker() -> None:

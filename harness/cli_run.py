@@ -16,6 +16,7 @@ def add_commands(sub) -> None:
     p.add_argument("--audit-cache", type=Path, default=None, help="results cache folder")
     p.add_argument("--results", type=Path, default=Path("results"), help="where records go")
     p.add_argument("--timeout", type=float, default=None, help="seconds per spec run")
+    p.add_argument("--stack", type=int, default=None, help="seeds per stacked model (default: 1 on CPU, all on CUDA)")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write results/REPORT.md and report.html from the records")
@@ -36,7 +37,7 @@ def cmd_run(args) -> int:
 
     audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds,
                   cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
-                  timeout=args.timeout, progress=sys.stderr.isatty())
+                  timeout=args.timeout, progress=sys.stderr.isatty(), stack=args.stack)
     bad = 0
     for ref in args.specs:
         loaded = find_spec(ref)
@@ -51,7 +52,8 @@ def cmd_run(args) -> int:
         for r in results:
             mismatch = "" if r.verdict == r.expected else f"   <- spec expects {r.expected}"
             bad += bool(mismatch) and r.expected != "unverifiable"
-            print(f"  {r.claim_id:32} claimed {r.claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")
+            claimed = r.claimed if len(r.claimed) <= 24 else r.claimed[:21] + "..."
+            print(f"  {r.claim_id:32} claimed {claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")
     for path in audit.records_written:
         print(f"record: {path}", file=sys.stderr)
     return 1 if bad else 0

@@ -33,6 +33,7 @@ from harness.recipe import copy_losses, make_optimizer, make_scheduler, steps_pe
 from harness.schema import Spec
 
 CHECK_EVERY = 25  # steps between host syncs (divergence, time budget, progress)
+EARLY_CHECKS = frozenset({1, 2, 4, 8, 16})  # extra checks at the start: diverging recipes stop within a few steps
 
 
 class RunTimeout(RuntimeError):
@@ -153,6 +154,12 @@ def environment(device: torch.device) -> dict:
 def _device_name(device: torch.device) -> str:
     if device.type == "cuda":
         return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
     return platform.processor() or platform.machine()
 
 
@@ -201,7 +208,7 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
         order = torch.stack([torch.randperm(n, generator=g["order"], device=device) for g in gens])
         loss_sum = torch.zeros(k, device=device)
         correct = torch.zeros(k, dtype=torch.long, device=device)
-        seen = 0
+        seen = bar_step = 0
         for step in range(steps):
             idx = order[:, step * batch:(step + 1) * batch]                 # [K, b]
             x = data.train_x[idx].unsqueeze(2).float().div_(255)             # [K, b, 1, H, W]
@@ -221,15 +228,16 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
             loss_sum += losses
             correct += (out.detach().argmax(-1) == y).sum(1)
             seen += idx.shape[1]
-            if (step + 1) % CHECK_EVERY == 0:
+            if (step + 1) % CHECK_EVERY == 0 or (epoch == 0 and step + 1 in EARLY_CHECKS):
                 _check_time(options, started, curves, epoch)
-                bar.update(CHECK_EVERY)
+                bar.update(step + 1 - bar_step)
+                bar_step = step + 1
                 bar.set_postfix(epoch=epoch + 1, loss=f"{(loss_sum / (step + 1)).mean().item():.4f}",
                                 acc=f"{100 * correct.sum().item() / (k * seen):.2f}",
                                 samples_s=f"{k * seen / max(time.monotonic() - started, 1e-9):,.0f}")
                 if bool(diverged.all()):
                     break  # nothing left to learn; the evaluation below records the diverged state
-        bar.update(steps % CHECK_EVERY)
+        bar.update(step + 1 - bar_step)
         if scheduler is not None and not per_batch:
             scheduler.step()
         test_acc, test_loss = evaluate(model, data, recipe.test_batch_size, fmt)

@@ -55,6 +55,7 @@ def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], p
         "error": run.error,
         "train_seconds": round(run.train_seconds, 3),
         "from_cache": run.from_cache,
+        "stacks": run.stacks,
         "parameters": parameters,
         "fidelity": {k: v.level for k, v in spec.fidelity.items()},
         "findings": [f.model_dump(mode="json", exclude_none=True) for f in spec.findings],

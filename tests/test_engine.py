@@ -1,0 +1,130 @@
+"""The training engine: determinism, stacked == single runs, resume, divergence, real torch semantics."""
+
+import math
+import pytest
+import torch
+
+from harness import engine
+from harness.engine import RunOptions, RunTimeout, train
+from harness.model import build_seeded, build_stacked
+from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
+from harness.specs import with_overrides
+
+from _support import spec_named
+
+SMALL = dict(epochs=2, batch_size=64, train_limit=512, test_limit=256)
+
+
+def curves_of(spec, mnist, seeds, **kw):
+    return train(spec, mnist, seeds, RunOptions(**{**SMALL, **kw}))
+
+
+def test_same_seed_same_result_bit_for_bit(tiny_mnist):
+    spec = spec_named("sub20k/iteration5").spec  # dropout, augmentation, SGD
+    first = curves_of(spec, tiny_mnist, [3])
+    second = curves_of(spec, tiny_mnist, [3])
+    assert first[0].to_json() == second[0].to_json()
+
+
+def test_different_seeds_differ(tiny_mnist):
+    spec = spec_named("sub20k/iteration5").spec
+    a, b = curves_of(spec, tiny_mnist, [0, 1], channels_last=False)
+    assert a.train_loss != b.train_loss
+
+
+@pytest.mark.parametrize("spec_id", ["sub20k/iteration5", "sub8k-20ep/model2", "sub8k-15ep/experiment10"])
+def test_three_seeds_together_equal_three_single_runs(tiny_mnist, spec_id):
+    """K copies in one module are the same K runs: init, data order, augmentation and dropout per seed."""
+    spec = spec_named(spec_id).spec
+    together = curves_of(spec, tiny_mnist, [0, 1, 2])
+    for seed, stacked in zip([0, 1, 2], together):
+        alone = curves_of(spec, tiny_mnist, [seed])[0]
+        assert stacked.seed == alone.seed
+        assert stacked.train_loss == pytest.approx(alone.train_loss, rel=1e-4)
+        assert stacked.test_loss == pytest.approx(alone.test_loss, rel=1e-4)
+        assert stacked.test_accuracy == pytest.approx(alone.test_accuracy, abs=100 / 256 + 1e-9)  # at most one sample
+
+
+def test_stacked_copy_equals_its_plain_model():
+    arch = spec_named("sub20k/final").spec.architecture
+    stacked = build_stacked(arch, [4, 5, 6]).eval()
+    x = torch.randn(8, 1, 28, 28)
+    out = stacked(x.expand(-1, 3, -1, -1).contiguous())
+    for k, seed in enumerate([4, 5, 6]):
+        plain = build_seeded(arch, seed).eval()
+        torch.testing.assert_close(out[k], plain(x), rtol=1e-5, atol=1e-5)
+        fresh = stacked.extract_copy(k, build_seeded(arch, 99))
+        for p, q in zip(fresh.parameters(), plain.parameters()):
+            torch.testing.assert_close(p, q)
+
+
+@pytest.mark.parametrize("spec_id", ["sub8k-20ep/model1", "sub20k/iteration5"])  # OneCycleLR; dropout + augmentation
+def test_interrupted_run_resumes_to_the_same_result(tiny_mnist, tmp_path, monkeypatch, spec_id):
+    spec = spec_named(spec_id).spec
+    uninterrupted = curves_of(spec, tiny_mnist, [0, 1], epochs=3)
+    checkpoint = tmp_path / "run.pt"
+    save = engine._save_checkpoint
+
+    def save_then_ctrl_c(path, epoch, *args):
+        save(path, epoch, *args)
+        if epoch == 1:
+            raise KeyboardInterrupt  # Ctrl-C right after the first epoch's checkpoint
+
+    monkeypatch.setattr(engine, "_save_checkpoint", save_then_ctrl_c)
+    with pytest.raises(KeyboardInterrupt):
+        curves_of(spec, tiny_mnist, [0, 1], epochs=3, checkpoint=checkpoint)
+    monkeypatch.setattr(engine, "_save_checkpoint", save)
+    assert checkpoint.exists()
+    resumed = curves_of(spec, tiny_mnist, [0, 1], epochs=3, checkpoint=checkpoint)
+    assert [c.to_json() for c in resumed] == [c.to_json() for c in uninterrupted]
+    assert not checkpoint.exists()  # a finished run leaves no checkpoint behind
+
+
+def test_divergence_is_an_outcome_and_stops_early(tiny_mnist):
+    spec = spec_named("sub25k-95pct/iteration1").spec  # SGD lr 10.01
+    spec = spec.model_copy(update={"recipe": spec.recipe.model_copy(update={"epochs": 3})})
+    curve = curves_of(spec, tiny_mnist, [0], epochs=None, batch_size=32, train_limit=1024)[0]
+    assert curve.outcome == "diverged" and curve.diverged_epoch == 1
+    assert len(curve.test_accuracy) == 3 and curve.test_accuracy[0] == curve.test_accuracy[-1]
+    assert math.isnan(curve.train_loss[-1])
+
+
+def test_a_diverged_copy_leaves_its_neighbours_alone(tiny_mnist):
+    loaded = spec_named("sub8k-20ep/model3")
+    unstable = with_overrides(loaded, {"recipe": {"optimizer": {"lr": 1e6}}})
+    stable = curves_of(loaded.spec, tiny_mnist, [0])[0]
+    crashed = curves_of(unstable, tiny_mnist, [0])[0]
+    assert crashed.outcome == "diverged" and stable.outcome == "ok"
+    assert all(math.isfinite(v) for v in stable.train_loss)
+
+
+def test_onecycle_cycles_momentum_on_sgd_without_momentum():
+    """001's recipe: SGD(lr=0.001) + OneCycleLR. The real scheduler starts at max_lr/div_factor, momentum 0.95."""
+    recipe = spec_named("sub8k-20ep/model1").spec.recipe
+    model = torch.nn.Linear(2, 2)
+    opt = make_optimizer(recipe, model.parameters())
+    sched = make_scheduler(recipe, opt, recipe.epochs, steps_per_epoch(60000, recipe.batch_size))
+    assert opt.param_groups[0]["lr"] == pytest.approx(0.05 / 10)
+    assert opt.param_groups[0]["momentum"] == pytest.approx(0.95)
+    assert sched.total_steps == 20 * 469
+
+
+def test_step_lr_is_stepped_per_epoch(tiny_mnist):
+    loaded = spec_named("sub20k/final")
+    spec = with_overrides(loaded, {"recipe": {"scheduler": {"step_size": 1, "gamma": 0.5}}})
+    curve = curves_of(spec, tiny_mnist, [0], epochs=3)[0]
+    assert curve.lr == pytest.approx([0.005, 0.0025, 0.00125])
+
+
+def test_onecycle_is_stepped_per_batch(tiny_mnist):
+    spec = spec_named("sub8k-20ep/model1").spec
+    curve = curves_of(spec, tiny_mnist, [0], epochs=1)[0]
+    # after 8 of 20 * 8 steps the warm-up (20%) is a quarter done: lr moved well above max_lr / div_factor
+    assert curve.lr[0] > 0.05 / 10 * 1.5
+
+
+def test_time_budget_stops_the_run_with_what_was_measured(tiny_mnist):
+    spec = spec_named("sub8k-20ep/model3").spec
+    with pytest.raises(RunTimeout) as stopped:
+        curves_of(spec, tiny_mnist, [0], timeout=0.0)
+    assert stopped.value.curves[0].outcome == "timeout"

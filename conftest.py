@@ -38,6 +38,9 @@ def pytest_addoption(parser):
     group.addoption("--timeout", type=float, default=None, help="wall-clock budget per spec run, seconds")
     group.addoption("--stack", type=int, default=None, help="seeds trained together in one stacked model "
                                                             "(default: 1 on CPU, all on CUDA; see README)")
+    group.addoption("--train-subset", type=int, default=None, metavar="N",
+                    help="train on the first N samples only (quick checks; recorded, never mistaken for a full run)")
+    group.addoption("--test-subset", type=int, default=None, metavar="N", help="evaluate on the first N test samples")
     group.addoption("--results", default=str(ROOT / "results"), help="where run records and the report go")
     group.addoption("--no-report", action="store_true", help="do not regenerate results/REPORT.md at the end")
 
@@ -121,6 +124,8 @@ def audit(pytestconfig):
         results_dir=Path(pytestconfig.getoption("results")),
         timeout=pytestconfig.getoption("timeout"),
         stack=pytestconfig.getoption("stack"),
+        train_subset=pytestconfig.getoption("train_subset"),
+        test_subset=pytestconfig.getoption("test_subset"),
         progress=worker is None and not os.environ.get("CI") and _stderr_is_tty(),
     )
 
@@ -200,4 +205,4 @@ def pytest_sessionfinish(session, exitstatus):
         return
     from harness.report import write_report
 
-    write_report(Path(config.getoption("results")))
+    write_report(Path(config.getoption("results")), specs_root=config.getoption("specs"))

@@ -49,6 +49,8 @@ class Audit:
     timeout: float | None = None
     progress: bool = False
     stack: int | None = None               # seeds per stacked model (None: the device's measured default)
+    train_subset: int | None = None        # first N training samples (quick checks, tests; recorded)
+    test_subset: int | None = None
     _mnist: MNIST | None = None
     _runs: dict[str, tuple[SpecRun, list[ClaimResult]]] = field(default_factory=dict)
     records_written: list[Path] = field(default_factory=list)
@@ -65,7 +67,8 @@ class Audit:
     def reproduce(self, loaded: LoadedSpec) -> tuple[SpecRun, list[ClaimResult]]:
         """Full documented training (cached per session and on disk), every claim judged, record written."""
         if loaded.id not in self._runs:
-            options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id)
+            options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id,
+                                 train_limit=self.train_subset, test_limit=self.test_subset)
             run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh, self.stack)
             params = count_parameters(build_model(loaded.spec.architecture))[0]
             results = judge_all(loaded, run.curves if run.curves else None, run.epochs, params)

@@ -17,10 +17,13 @@ def add_commands(sub) -> None:
     p.add_argument("--results", type=Path, default=Path("results"), help="where records go")
     p.add_argument("--timeout", type=float, default=None, help="seconds per spec run")
     p.add_argument("--stack", type=int, default=None, help="seeds per stacked model (default: 1 on CPU, all on CUDA)")
+    p.add_argument("--train-subset", type=int, default=None, metavar="N", help="first N training samples only")
+    p.add_argument("--test-subset", type=int, default=None, metavar="N", help="first N test samples only")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write results/REPORT.md and report.html from the records")
     p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--specs", type=Path, default=None, help="spec folder (default: specs/)")
     p.add_argument("--no-html", action="store_true")
     p.set_defaults(func=cmd_report)
 
@@ -37,7 +40,8 @@ def cmd_run(args) -> int:
 
     audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds,
                   cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
-                  timeout=args.timeout, progress=sys.stderr.isatty(), stack=args.stack)
+                  timeout=args.timeout, progress=sys.stderr.isatty(), stack=args.stack,
+                  train_subset=args.train_subset, test_subset=args.test_subset)
     bad = 0
     for ref in args.specs:
         loaded = find_spec(ref)
@@ -62,7 +66,7 @@ def cmd_run(args) -> int:
 def cmd_report(args) -> int:
     from harness.report import write_report
 
-    for path in write_report(args.results, html_too=not args.no_html):
+    for path in write_report(args.results, specs_root=args.specs, html_too=not args.no_html):
         print(path)
     return 0
 

@@ -81,6 +81,10 @@ def _rows(spec: LoadedSpec, records: list[dict]) -> list[dict]:
             rows.append({**judge_parameters(claim, params).to_json(), "run": "spec"})
     for record in records:
         label = f"{record['device_kind']}, {len(record['seeds'])} seeds"
+        if record.get("options", {}).get("train_limit"):
+            label += f", subset of {record['options']['train_limit']}"
+        if record.get("outcome", "ok") != "ok":
+            label += f", {record['outcome']}"
         for c in record["claims"]:
             if c["kind"] != "parameters":
                 rows.append({**c, "run": label})

@@ -82,8 +82,11 @@ def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOpt
         finally:
             if lock is not None:
                 lock.release()
-    run.curves = [found[s] for s in seeds if s in found]
-    run.from_cache = [s not in missing for s in seeds if s in found]
+    for s in seeds:  # seeds left untrained after a failed group are on record as such
+        if found.get(s) is None:
+            found[s] = SeedCurve(s, outcome=run.outcome, detail=f"not trained: the run ended with {run.outcome}")
+    run.curves = [found[s] for s in seeds]
+    run.from_cache = [s not in missing for s in seeds]
     return run
 
 

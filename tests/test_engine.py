@@ -1,16 +1,16 @@
 """The training engine: determinism, stacked == single runs, resume, divergence, real torch semantics."""
 
 import math
+
 import pytest
 import torch
+from _support import spec_named
 
 from harness import engine
 from harness.engine import RunOptions, RunTimeout, train
 from harness.model import build_seeded, build_stacked
 from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
 from harness.specs import with_overrides
-
-from _support import spec_named
 
 SMALL = dict(epochs=2, batch_size=64, train_limit=512, test_limit=256)
 

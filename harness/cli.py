@@ -49,7 +49,7 @@ def cmd_list(args) -> int:
         json.dump({"specs": rows, "errors": [str(e) for e in errors]}, sys.stdout, indent=2)
         print()
     else:
-        header = f"{'id':40} {'architecture':13} {'claimed':>9} {'computed':>9}  verdict"
+        header = f"{'id':40} {'README':7} {'architecture':13} {'claimed':>9} {'computed':>9}  verdict"
         print(header)
         print("-" * len(header))
         for r in rows:
@@ -61,10 +61,11 @@ def cmd_list(args) -> int:
                 verdict = "match" if r["matches"] else "MISMATCH"
                 verdict += "" if (r["expected"] == "reproduced") == r["matches"] else f" (spec expects {r['expected']})"
             arch = r["fidelity"]["architecture"]
-            print(f"{r['id']:40} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
+            readme = r["source"]["file"].split("_")[0]
+            print(f"{r['id']:40} {readme:7} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
             for f in r["findings"]:
                 extra = f" ({f['parameters']:,} parameters under its overrides)" if "parameters" in f else ""
-                print(f"{'':42}finding {f['id']}: {f['summary']}{extra}")
+                print(f"{'':50}finding {f['id']}: {f['summary']}{extra}")
         print(f"\n{len(rows)} specs", file=sys.stderr)
     for e in errors:
         print(e, file=sys.stderr)

@@ -27,6 +27,12 @@ def add_commands(sub) -> None:
     p.add_argument("--no-html", action="store_true")
     p.set_defaults(func=cmd_report)
 
+    p = sub.add_parser("expect", help="claims whose measured verdict differs from the spec's `expect`")
+    p.add_argument("--results", type=Path, default=Path("results"))
+    p.add_argument("--device-kind", default=None, help="only records of this device kind (cpu, cuda)")
+    p.add_argument("--write", action="store_true", help="rewrite those `expect:` values in the spec files")
+    p.set_defaults(func=cmd_expect)
+
     p = sub.add_parser("download", help="fetch MNIST with torchvision (needs torchvision and the network)")
     p.add_argument("target", type=Path)
     p.set_defaults(func=cmd_download)
@@ -68,6 +74,19 @@ def cmd_report(args) -> int:
 
     for path in write_report(args.results, specs_root=args.specs, html_too=not args.no_html):
         print(path)
+    return 0
+
+
+def cmd_expect(args) -> int:
+    from harness.expectations import changes, write
+
+    found = changes(args.results, device_kind=args.device_kind)
+    for c in found:
+        print(f"{c.spec.id}:{c.claim_id}: spec expects {c.recorded}, measured {c.measured} ({c.evidence})")
+    if args.write and found:
+        for path in write(found):
+            print(f"updated {path}", file=sys.stderr)
+    print(f"{len(found)} expectations differ from the newest full runs", file=sys.stderr)
     return 0
 
 

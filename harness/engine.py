@@ -172,13 +172,40 @@ def environment_key(device: torch.device) -> dict:
 
 # --------------------------------------------------------------------------- training
 
+class TrainStep:
+    """One optimisation step of the K-copy model on one batch per copy; free of host syncs."""
+
+    def __init__(self, spec: Spec, model, optimizer, scheduler, data: DeviceData, gens, fmt):
+        self.recipe, self.model, self.optimizer, self.data, self.fmt = spec.recipe, model, optimizer, data, fmt
+        per_batch = scheduler is not None and spec.recipe.scheduler.step_every == "batch"
+        self.batch_scheduler = scheduler if per_batch else None
+        self.augment = Augmenter(spec.recipe.augmentation)
+        self.augment_gens = [g["augment"] for g in gens]
+
+    def __call__(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """idx [K, b] -> (per-copy loss [K], per-copy correct count [K])."""
+        data, (h, w) = self.data, self.data.train_x.shape[1:]
+        x = data.train_x[idx].unsqueeze(2).float().div_(255)             # [K, b, 1, H, W]
+        if self.augment:
+            x = self.augment(x, self.augment_gens)
+        x = x.sub_(data.mean).div_(data.std).transpose(0, 1).reshape(idx.shape[1], -1, h, w)  # [b, K*C, H, W]
+        y = data.train_y[idx]
+        out = self.model(x.contiguous(memory_format=self.fmt))           # [K, b, classes]
+        losses = copy_losses(self.recipe, out, y)
+        self.optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        self.optimizer.step()
+        if self.batch_scheduler is not None:
+            self.batch_scheduler.step()
+        return losses.detach(), (out.detach().argmax(-1) == y).sum(1)
+
+
 def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> list[SeedCurve]:
     """Train `seeds` of `spec` together; one SeedCurve per seed."""
     recipe, device, k = spec.recipe, options.device, len(seeds)
     configure_determinism(device)
     data = device_data(mnist, spec, options)
-    epochs = options.epochs or recipe.epochs
-    batch = options.batch_size or recipe.batch_size
+    epochs, batch = options.epochs or recipe.epochs, options.batch_size or recipe.batch_size
     steps = steps_per_epoch(data.train_size, batch)
     if options.max_batches:
         steps = min(steps, options.max_batches)
@@ -192,8 +219,7 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
     model.set_dropout_generators([g["dropout"] for g in gens])
     optimizer = make_optimizer(recipe, model.parameters())
     scheduler = make_scheduler(recipe, optimizer, epochs, steps)
-    per_batch = scheduler is not None and recipe.scheduler.step_every == "batch"
-    augment = Augmenter(recipe.augmentation)
+    train_step = TrainStep(spec, model, optimizer, scheduler, data, gens, fmt)
     curves = [SeedCurve(seed) for seed in seeds]
     diverged = torch.zeros(k, dtype=torch.bool, device=device)
     start_epoch = 0
@@ -202,33 +228,20 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
 
     started = time.monotonic()
     bar = _progress(options, epochs * steps, start_epoch * steps)
-    n, (h, w) = data.train_size, data.train_x.shape[1:]
     for epoch in range(start_epoch, epochs):
         model.train()
-        order = torch.stack([torch.randperm(n, generator=g["order"], device=device) for g in gens])
+        order = torch.stack([torch.randperm(data.train_size, generator=g["order"], device=device) for g in gens])
         loss_sum = torch.zeros(k, device=device)
         correct = torch.zeros(k, dtype=torch.long, device=device)
         seen = bar_step = 0
         for step in range(steps):
-            idx = order[:, step * batch:(step + 1) * batch]                 # [K, b]
-            x = data.train_x[idx].unsqueeze(2).float().div_(255)             # [K, b, 1, H, W]
-            if augment:
-                x = augment(x, [g["augment"] for g in gens])
-            x = x.sub_(data.mean).div_(data.std).transpose(0, 1).reshape(idx.shape[1], -1, h, w)
-            y = data.train_y[idx]
-            out = model(x.contiguous(memory_format=fmt))                     # [K, b, classes]
-            losses = copy_losses(recipe, out, y)
-            optimizer.zero_grad(set_to_none=True)
-            losses.sum().backward()
-            optimizer.step()
-            if per_batch:
-                scheduler.step()
-            losses = losses.detach()
+            idx = order[:, step * batch:(step + 1) * batch]
+            losses, hits = train_step(idx)
             diverged |= ~torch.isfinite(losses)
             loss_sum += losses
-            correct += (out.detach().argmax(-1) == y).sum(1)
+            correct += hits
             seen += idx.shape[1]
-            if (step + 1) % CHECK_EVERY == 0 or (epoch == 0 and step + 1 in EARLY_CHECKS):
+            if (step + 1) % CHECK_EVERY == 0 or (epoch == 0 and step + 1 in EARLY_CHECKS):  # the only host syncs
                 _check_time(options, started, curves, epoch)
                 bar.update(step + 1 - bar_step)
                 bar_step = step + 1
@@ -238,7 +251,7 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
                 if bool(diverged.all()):
                     break  # nothing left to learn; the evaluation below records the diverged state
         bar.update(step + 1 - bar_step)
-        if scheduler is not None and not per_batch:
+        if scheduler is not None and train_step.batch_scheduler is None:
             scheduler.step()
         test_acc, test_loss = evaluate(model, data, recipe.test_batch_size, fmt)
         train_acc = (100.0 * correct.double() / seen).tolist()

@@ -111,7 +111,9 @@ def summary(arch: Architecture) -> str:
         return "  ".join(c.rjust(w) if i in (0, 4) else c.ljust(w) for i, (c, w) in enumerate(zip(row, widths)))
 
     final_rf = planned[-1].receptive_field
-    rf_note = "global (after global pooling)" if final_rf.is_global else f"{final_rf.size}x{final_rf.size}"
+    pooled = any(p.layer.kind in ("gap", "adaptive_avgpool") and p.receptive_field.is_global for p in planned)
+    how = "after global pooling" if pooled else "its linear layers see the whole feature map"
+    rf_note = f"global ({how})" if final_rf.is_global else f"{final_rf.size}x{final_rf.size}"
     last_spatial = [p for p in planned if len(p.out_shape) == 3 and not p.receptive_field.is_global]
     if last_spatial:
         r = last_spatial[-1].receptive_field

@@ -128,3 +128,29 @@ def test_time_budget_stops_the_run_with_what_was_measured(tiny_mnist):
     with pytest.raises(RunTimeout) as stopped:
         curves_of(spec, tiny_mnist, [0], timeout=0.0)
     assert stopped.value.curves[0].outcome == "timeout"
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_the_cuda_training_step_makes_no_host_sync(tiny_mnist):
+    """The step (gather, augment, forward, loss, backward, optimizer and OneCycleLR step) never waits for the GPU."""
+    from harness.engine import DeviceData, TrainStep, seed_generators
+
+    loaded = spec_named("sub8k-15ep/experiment10")  # augmentation, BN, SGD + OneCycleLR
+    spec, device = loaded.spec, torch.device("cuda")
+    model = build_stacked(spec.architecture, [0, 1]).to(device)
+    gens = [seed_generators(s, device) for s in (0, 1)]
+    model.set_dropout_generators([g["dropout"] for g in gens])
+    optimizer = make_optimizer(spec.recipe, model.parameters())
+    scheduler = make_scheduler(spec.recipe, optimizer, 1, 10)
+    data = DeviceData(tiny_mnist, device, 0.1307, 0.3081)
+    step = TrainStep(spec, model, optimizer, scheduler, data, gens, torch.contiguous_format)
+    idx = torch.randint(0, data.train_size, (2, 64), device=device)
+    step(idx)  # warm-up: lazy CUDA initialisation may sync once
+    torch.cuda.synchronize()
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        for _ in range(3):
+            losses, hits = step(idx)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert losses.shape == hits.shape == (2,)

@@ -59,3 +59,20 @@ def test_unreadable_records_are_skipped_not_fatal(tmp_path, capsys):
     (tmp_path / "records" / "other.cpu.json").write_text(json.dumps({"format": 999}))
     assert load_records(tmp_path) == []
     assert "broken.cpu.json" in capsys.readouterr().out
+
+
+def test_expectations_follow_full_runs_and_are_rewritten_in_place(tmp_path):
+    from harness.expectations import changes, write
+
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
+    fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results", verdict="refuted")
+    found = changes(tmp_path / "results", specs_root=specs.parent)
+    assert [(c.spec.id, c.claim_id, c.recorded, c.measured) for c in found] == [
+        ("tiny/alpha", "test-accuracy-final", "reproduced", "refuted")]
+    before = (specs / "alpha.yaml").read_text()
+    write(found)
+    after = (specs / "alpha.yaml").read_text()
+    assert after == before.replace("band: [0, 100], where: test, expect: reproduced",
+                                   "band: [0, 100], where: test, expect: refuted")
+    assert load_spec(specs / "alpha.yaml").spec.claims[1].expect == "refuted"
+    assert changes(tmp_path / "results", specs_root=specs.parent) == []

@@ -1,0 +1,84 @@
+"""Keep the specs' expected verdicts in step with measured reality.
+
+`python -m harness expect` lists every claim whose newest full run (no subset,
+outcome ok) measured a verdict other than the one its spec records;
+`--write` rewrites those `expect:` values in the spec files, touching nothing
+else (the line of each claim's `expect` key is found from the YAML itself).
+Review the diff before committing: a changed verdict is a finding.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.records import load_records
+from harness.specs import LoadedSpec, load_all, read_yaml
+
+MEASURED = {"reproduced", "refuted", "inconclusive"}
+
+
+@dataclass
+class Change:
+    spec: LoadedSpec
+    claim_index: int
+    claim_id: str
+    recorded: str
+    measured: str
+    evidence: str
+
+
+def full_runs(records: list[dict], device_kind: str | None = None) -> dict[str, dict]:
+    """spec id -> newest record of a complete, full-data run (optionally of one device kind)."""
+    best: dict[str, dict] = {}
+    for r in records:
+        if r.get("outcome") != "ok" or r.get("options", {}).get("train_limit"):
+            continue
+        if any(r.get("options", {}).get(k) for k in ("epochs", "max_batches", "batch_size")):
+            continue
+        if device_kind and r.get("device_kind") != device_kind:
+            continue
+        if r["spec"] not in best or r.get("created", "") > best[r["spec"]].get("created", ""):
+            best[r["spec"]] = r
+    return best
+
+
+def changes(results_dir: Path, specs_root=None, device_kind: str | None = None) -> list[Change]:
+    specs, _ = load_all(specs_root)
+    runs = full_runs(load_records(results_dir), device_kind)
+    out = []
+    for spec in specs:
+        record = runs.get(spec.id)
+        if record is None:
+            continue
+        measured = {c["claim_id"]: c for c in record["claims"]}
+        for i, claim in enumerate(spec.spec.claims):
+            m = measured.get(claim.claim_id)
+            if m is None or m["verdict"] not in MEASURED or m["verdict"] == claim.expect:
+                continue
+            evidence = (f"{record['device_kind']}, seeds {record['seeds']}, {record['created'][:10]}: "
+                        f"mean {m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m.get("std") else "") +
+                        f" vs band {m['band']}")
+            out.append(Change(spec, i, claim.claim_id, claim.expect, m["verdict"], evidence))
+    return out
+
+
+def write(changes_: list[Change]) -> list[Path]:
+    """Rewrite the `expect:` value of each changed claim in its spec file."""
+    by_file: dict[Path, list[Change]] = {}
+    for c in changes_:
+        by_file.setdefault(c.spec.path, []).append(c)
+    for path, items in by_file.items():
+        _, lines = read_yaml(path)
+        text = path.read_text(encoding="utf-8").splitlines(keepends=True)
+        for c in items:
+            line = lines.get(("claims", c.claim_index, "expect"))
+            if line is None:
+                raise ValueError(f"{path}: claims[{c.claim_index}] has no `expect` key of its own")
+            new, n = re.subn(r"(expect:\s*)[a-z]+", rf"\g<1>{c.measured}", text[line - 1], count=1)
+            if n != 1:
+                raise ValueError(f"{path}:{line}: cannot find the `expect:` value to change")
+            text[line - 1] = new
+        path.write_text("".join(text), encoding="utf-8")
+    return list(by_file)

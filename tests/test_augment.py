@@ -25,13 +25,7 @@ ANGLES = [-15, -7.3, 0, 12.5, 90]
 _ENTRIES = TypeAdapter(list[AugmentationEntry])
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors here are tiny: intra-op threads only add contention (seconds on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def augmenter(*entries) -> Augmenter:

@@ -27,14 +27,7 @@ from harness.schema import Architecture
 from harness.specs import with_overrides
 from harness.stacked import BatchedLinear, CopyDropout, FlatBatchNorm, StackedNet
 
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Tensors here are tiny: intra-op threads only add contention (seconds on a busy 2-core machine)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 # --------------------------------------------------------------------------- hand-written README models
 

@@ -245,7 +245,7 @@ class AdaptiveAvgPool(Layer):
         if _pair(self.size) == (1, 1):
             return ReceptiveField(size=rf.size, jump=rf.jump, is_global=True)
         # each output averages about in/out inputs
-        k = math.ceil(in_shape[1] / _pair(self.size)[0])
+        k = -(-in_shape[1] // _pair(self.size)[0])
         return rf.through(k, k)
 
     def build(self, in_shape):
@@ -365,6 +365,8 @@ def layer_kind_of(value) -> str | None:
         return value if value in KINDS else None
     if isinstance(value, Layer):
         return value.kind
+    if isinstance(value, BaseModel):  # a validated entry, `{kind: args}`
+        return next(iter(type(value).model_fields))
     if isinstance(value, dict) and len(value) == 1:
         key = next(iter(value))
         return key if key in KINDS else None
@@ -375,7 +377,11 @@ def _layer_entry_schema(kind: str, cls: type[Layer]):
     """`{kind: args}` for the JSON Schema, plus the bare string where all args are optional."""
     arg_type = cls
     if cls.shorthand:
-        arg_type = Union[cls.model_fields[cls.shorthand].annotation, cls]  # type: ignore[assignment]
+        field = cls.model_fields[cls.shorthand]
+        scalar = field.annotation
+        if field.metadata:  # keep the field's limits (`linear: 0` is as wrong as `linear: {out: 0}`)
+            scalar = Annotated.__class_getitem__((field.annotation, *field.metadata))
+        arg_type = Union[scalar, cls]  # type: ignore[assignment]
     entry = type(f"{cls.__name__}Entry", (Strict,), {"__annotations__": {kind: arg_type}})
     entry.__doc__ = cls.__doc__ or f"`{kind}` layer"
     return Annotated[entry, Tag(kind)]

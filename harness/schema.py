@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Field, model_validator
+from pydantic import Discriminator, Field, Tag, model_validator
 
 from harness.layers import LayerEntry, PosInt, Strict, entry_layer
 
@@ -54,7 +54,7 @@ REQUIRED_FIDELITY = ("architecture", "recipe.optimizer", "recipe.scheduler", "re
 # --------------------------------------------------------------------------- architecture
 
 class Architecture(Strict):
-    input: Annotated[list[PosInt], Field(min_length=3, max_length=3)] = [1, 28, 28]
+    input: Annotated[list[Annotated[int, Field(gt=0, le=4096)]], Field(min_length=3, max_length=3)] = [1, 28, 28]
     classes: PosInt = 10
     layers: Annotated[list[LayerEntry], Field(min_length=1)]
     defaults: dict[str, dict] | None = Field(
@@ -227,7 +227,22 @@ class RandomAffineEntry(Strict):
     random_affine: RandomAffine
 
 
-AugmentationEntry = Union[CenterCropResizeEntry, RandomRotationEntry, RandomAffineEntry]
+def _augmentation_key(value):
+    if isinstance(value, dict) and len(value) == 1:
+        return next(iter(value))
+    if isinstance(value, Strict):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+AugmentationEntry = Annotated[
+    Union[Annotated[CenterCropResizeEntry, Tag("center_crop_resize")],
+          Annotated[RandomRotationEntry, Tag("random_rotation")],
+          Annotated[RandomAffineEntry, Tag("random_affine")]],
+    Discriminator(_augmentation_key, custom_error_type="unknown_augmentation",
+                  custom_error_message="an augmentation is a one-key mapping: center_crop_resize, random_rotation "
+                                       "or random_affine"),
+]
 
 
 def augmentation_op(entry) -> Strict:

@@ -19,6 +19,8 @@ import copy
 import hashlib
 import json
 import os
+import re
+import reprlib
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -45,18 +47,25 @@ class Problem:
     path: str
     message: str
     line: int | None = None
+    loc: tuple | None = None   # where to look the line up, when `path` does not spell it (dotted keys)
+    file: Path | None = None   # the file that holds the problem, when a parent spec does
 
 
 class SpecError(Exception):
-    """One or more problems in one spec file."""
+    """One or more problems in one spec file (or in a spec it extends, which each problem names)."""
 
     def __init__(self, file: Path | str, problems: list[Problem]):
         self.file, self.problems = Path(file), problems
         super().__init__(str(self))
 
     def __str__(self):
-        return "\n".join(f"{_display(self.file)}{f':{p.line}' if p.line else ''}: "
-                         f"{p.path or '(top level)'}: {p.message}" for p in self.problems)
+        out = []
+        for p in self.problems:
+            file = p.file or self.file
+            inherited = f" (inherited by {_display(self.file)})" if p.file and p.file != self.file else ""
+            out.append(f"{_display(file)}{f':{p.line}' if p.line else ''}: {p.path or '(top level)'}: "
+                       f"{p.message}{inherited}")
+        return "\n".join(out)
 
 
 def _display(path: Path) -> str:
@@ -69,7 +78,14 @@ def _display(path: Path) -> str:
 # --------------------------------------------------------------------------- safe YAML with line numbers
 
 class _SafeLoader(yaml.SafeLoader):
-    """SafeLoader that also rejects duplicate keys (a silent override is a bug waiting)."""
+    """SafeLoader that also rejects duplicate keys (a silent override is a bug waiting) and aliases
+    (`*name` can build exponentially large or self-referencing documents; specs share through `extends`)."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed in specs; "
+                                              "share settings with `extends`", self.peek_event().start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node, deep=False):
         seen = set()
@@ -86,7 +102,7 @@ class _SafeLoader(yaml.SafeLoader):
 
 def _line_map(node, path=(), out=None) -> dict[tuple, int]:
     out = {} if out is None else out
-    out[path] = node.start_mark.line + 1
+    out.setdefault(path, node.start_mark.line + 1)  # a key's own line wins over its value's
     if isinstance(node, yaml.MappingNode):
         for k, v in node.value:
             out[path + (k.value,)] = k.start_mark.line + 1
@@ -105,8 +121,9 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
         raise SpecError(path, [Problem("", "file not found")]) from None
     except (OSError, UnicodeDecodeError) as exc:
         raise SpecError(path, [Problem("", f"cannot read: {exc}")]) from None
-    loader = _SafeLoader(text)
+    loader = None
     try:
+        loader = _SafeLoader(text)
         node = loader.get_single_node()
         data = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as exc:
@@ -117,11 +134,17 @@ def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
         raise SpecError(path, [Problem("", detail or str(exc), mark.line + 1 if mark else None)]) from None
     except RecursionError:
         raise SpecError(path, [Problem("", "YAML nesting too deep")]) from None
+    except (ValueError, OverflowError) as exc:  # e.g. an integer of thousands of digits
+        raise SpecError(path, [Problem("", f"unreadable value: {str(exc)[:120]}")]) from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if not isinstance(data, dict):
         raise SpecError(path, [Problem("", f"a spec is a YAML mapping, got {type(data).__name__}")])
-    return data, _line_map(node)
+    try:
+        return data, _line_map(node)
+    except RecursionError:
+        raise SpecError(path, [Problem("", "YAML nesting too deep")]) from None
 
 
 # --------------------------------------------------------------------------- the source of a folder
@@ -140,10 +163,17 @@ def load_source_info(folder: Path) -> SourceInfo:
     try:
         return SourceInfo.model_validate(data)
     except ValidationError as exc:
-        raise SpecError(path, _problems(exc, lines)) from None
+        raise SpecError(path, _problems(exc, data, _where(path, lines))) from None
 
 
 # --------------------------------------------------------------------------- resolution
+
+Where = dict  # YAML path tuple -> (file, line): where each value of a resolved spec was written
+EXTENDS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$")
+
+
+def _where(path: Path, lines: dict[tuple, int]) -> Where:
+    return {loc: (path, line) for loc, line in lines.items()}
 
 def merge(base, override):
     """Mappings merge recursively; anything else (lists included) is replaced, and so is a
@@ -166,30 +196,52 @@ def _locate(name: str, child: Path) -> Path:
     return target
 
 
-def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, dict[tuple, int]]:
+def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, Where]:
     data, lines = read_yaml(path)
+    where = _where(path, lines)
     parent_name = data.get("extends")
     if parent_name is not None:
-        if not isinstance(parent_name, str) or not parent_name:
-            raise SpecError(path, [Problem("extends", "expected the name of a spec", lines.get(("extends",)))])
-        parent_path = _locate(parent_name, path).resolve()
+        problem = lambda msg: SpecError(path, [Problem("extends", msg, lines.get(("extends",)))])  # noqa: E731
+        if not isinstance(parent_name, str) or not EXTENDS_NAME.match(parent_name):
+            raise problem("expected the name of a spec in this folder (iteration8) or another (slug/name)")
+        try:
+            parent_path = _locate(parent_name, path).resolve()
+            exists = parent_path.is_file()
+        except (OSError, ValueError) as exc:
+            raise problem(f"cannot look up {parent_name!r}: {exc}") from None
         if parent_path in chain or parent_path == path.resolve():
             cycle = " -> ".join(p.stem for p in (*chain, path.resolve(), parent_path))
-            raise SpecError(path, [Problem("extends", f"cycle: {cycle}", lines.get(("extends",)))])
-        if not parent_path.is_file():
-            raise SpecError(path, [Problem("extends", f"no spec {parent_name!r} (looked for {_display(parent_path)})",
-                                           lines.get(("extends",)))])
-        parent, _ = _resolve(parent_path, (*chain, path.resolve()))
+            raise problem(f"cycle: {cycle}")
+        if not exists:
+            raise problem(f"no spec {parent_name!r} (looked for {_display(parent_path)})")
+        parent, parent_where = _resolve(parent_path, (*chain, path.resolve()))
         for key in NOT_INHERITED:
             parent.pop(key, None)
         if isinstance(parent.get("source"), dict):
             parent["source"].pop("section", None)
+        inherited = {loc: w for loc, w in parent_where.items()
+                     if not (loc and (loc[0] in NOT_INHERITED or loc[:2] == ("source", "section")))
+                     and not _replaced(loc, parent, data)}
         child_fidelity = data.get("fidelity")
         data = merge(parent, data)
         if isinstance(child_fidelity, dict) and isinstance(data.get("fidelity"), dict):
             data["fidelity"].update(copy.deepcopy(child_fidelity))  # a label is replaced whole, never blended
+        where = {**inherited, **where}
     _apply_modify(data, path, lines)
-    return data, lines
+    return data, where
+
+
+def _replaced(loc: tuple, parent, child) -> bool:
+    """Whether the child replaces (rather than merges into) the parent's value at or above `loc`."""
+    for depth, part in enumerate(loc):
+        if not (isinstance(child, dict) and part in child):
+            return False
+        parent = parent.get(part) if isinstance(parent, dict) else None
+        child = child[part]
+        mergeable = isinstance(child, dict) and isinstance(parent, dict) and _same_type(parent, child)
+        if not mergeable or (depth == 1 and loc[0] == "fidelity"):
+            return True
+    return False
 
 
 def _apply_modify(data: dict, path: Path, lines) -> None:
@@ -301,7 +353,7 @@ def load_spec(path: Path | str) -> LoadedSpec:
     """Load, resolve and validate one spec file; raise SpecError naming file, field and line."""
     path = Path(path)
     folder = path.parent
-    data, lines = _resolve(path, ())
+    data, where = _resolve(path, ())
     source_info = None
     if (folder / SOURCE_FILE).is_file():
         source_info = load_source_info(folder)
@@ -312,11 +364,11 @@ def load_spec(path: Path | str) -> LoadedSpec:
     _apply_defaults(data)
     try:
         spec = Spec.model_validate(data)
+        problems = check_semantics(spec, raw)
     except ValidationError as exc:
-        raise SpecError(path, _problems(exc, lines)) from None
-    problems = check_semantics(spec, raw)
+        raise SpecError(path, _problems(exc, data, where)) from None
     for p in problems:
-        p.line = p.line or _nearest_line(lines, p.path)
+        _place(p, where, p.loc or p.path)
     if problems:
         raise SpecError(path, problems)
     return LoadedSpec(path, folder.name, path.stem, spec, raw, source_info)
@@ -388,10 +440,11 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
             problems.append(Problem(f"{where}.note", "an unverifiable claim needs a note saying why"))
     for key in REQUIRED_FIDELITY:
         if key not in spec.fidelity:
-            problems.append(Problem(f"fidelity.{key}", "missing: label it documented, reconstructed or unknown"))
+            problems.append(Problem(f"fidelity.{key}", "missing: label it documented, reconstructed or unknown",
+                                    loc=("fidelity",)))
     for key in spec.fidelity:
         if not (_has_path(data, key.split(".")) or _has_field(spec, key.split("."))):
-            problems.append(Problem(f"fidelity.{key}", "names no field of this spec"))
+            problems.append(Problem(f"fidelity.{key}", "names no field of this spec", loc=("fidelity", key)))
     for i, finding in enumerate(spec.findings):
         if finding.overrides is None:
             continue
@@ -441,7 +494,7 @@ def _has_field(obj, parts) -> bool:
 def _short(exc) -> str:
     if isinstance(exc, ValidationError):
         e = exc.errors()[0]
-        return f"{_loc_text(e['loc'])}: {e['msg']}"
+        return f"{'.'.join(str(p) for p in e['loc'])}: {e['msg']}"
     return str(exc).splitlines()[0]
 
 
@@ -453,37 +506,38 @@ _MESSAGES = {
 }
 
 
-def _clean_loc(loc) -> tuple:
-    """Drop pydantic's union/tag segments so the path reads like the YAML."""
-    out = []
-    for part in loc:
-        if isinstance(part, str) and (part in ("bare",) or part.startswith(("constrained-", "function-"))
-                                      or part[:1].isupper() or part.startswith(("list[", "literal[", "lax-"))):
-            continue
-        if out and part == out[-1] and isinstance(part, str):
-            continue  # a discriminator tag repeats the key it selects
+def _yaml_loc(loc, data, error_type: str) -> tuple:
+    """pydantic's error location as the YAML path: union tags (a claim's kind, an optimizer's type,
+    `constrained-int`, class names) are parts of `loc` that are not keys of the data, so drop them."""
+    out, node = [], data
+    for i, part in enumerate(loc):
+        in_dict = isinstance(node, dict) and part in node
+        if in_dict or (isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)):
+            node = node[part]
+        elif not (i == len(loc) - 1 and error_type == "missing"):
+            continue  # a tag, not a place in the YAML
         out.append(part)
     return tuple(out)
 
 
 def _loc_text(loc) -> str:
     text = ""
-    for part in _clean_loc(loc):
+    for part in loc:
         text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
     return text
 
 
-def _problems(exc: ValidationError, lines: dict[tuple, int]) -> list[Problem]:
-    grouped: dict[str, list[dict]] = {}
+def _problems(exc: ValidationError, data, where: Where) -> list[Problem]:
+    grouped: dict[tuple, list[dict]] = {}
     for err in exc.errors():
-        grouped.setdefault(_loc_text(err["loc"]), []).append(err)
+        grouped.setdefault(_yaml_loc(err["loc"], data, err["type"]), []).append(err)
     problems = []
-    for path, errs in grouped.items():
+    for loc, errs in grouped.items():
         messages = []
         for e in errs:
             msg = _MESSAGES.get(e["type"], e["msg"])
             if e["type"] == "extra_forbidden":
-                key = _clean_loc(e["loc"])[-1]
+                key = loc[-1] if loc else e["loc"][-1]
                 msg = f"unknown key {key!r}" + _suggest(key)
             elif e["type"] == "value_error":
                 msg = msg.removeprefix("Value error, ")
@@ -491,9 +545,8 @@ def _problems(exc: ValidationError, lines: dict[tuple, int]) -> list[Problem]:
                 msg += f" (got {_clip(e['input'])})"
             if msg not in messages:
                 messages.append(msg)
-        loc = _clean_loc(errs[0]["loc"])
-        problems.append(Problem(path, "; or ".join(messages) if len(messages) > 1 else messages[0],
-                                _nearest_line(lines, loc)))
+        problem = Problem(_loc_text(loc), "; or ".join(messages) if len(messages) > 1 else messages[0])
+        problems.append(_place(problem, where, loc))
     return problems
 
 
@@ -510,20 +563,26 @@ def _suggest(key) -> str:
     import difflib
 
     close = difflib.get_close_matches(str(key), sorted(_vocabulary()), n=1, cutoff=0.75)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return f" (did you mean {close[0]!r}?)" if close and close[0] != key else ""
+
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 60
 
 
 def _clip(value) -> str:
-    text = repr(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+    return _REPR.repr(value)
 
 
-def _nearest_line(lines: dict[tuple, int], loc) -> int | None:
+def _place(problem: Problem, where: Where, loc) -> Problem:
+    """Set the problem's file and line from the nearest written place at or above `loc`."""
     if isinstance(loc, str):
         loc = tuple(int(p) if p.isdigit() else p for p in loc.replace("[", ".").replace("]", "").split(".") if p)
     loc = tuple(loc)
     while loc:
-        if loc in lines:
-            return lines[loc]
+        if loc in where:
+            problem.file, line = where[loc]
+            problem.line = problem.line or line
+            return problem
         loc = loc[:-1]
-    return None
+    return problem

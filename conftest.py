@@ -37,7 +37,7 @@ def pytest_addoption(parser):
                                                         "~/.cache/mnist-readme-audit)")
     group.addoption("--timeout", type=float, default=None, help="wall-clock budget per spec run, seconds")
     group.addoption("--stack", type=int, default=None, help="seeds trained together in one stacked model "
-                                                            "(default: 1 on CPU, all on CUDA; see README)")
+                                                            "(default: measured per model on CPU, all on CUDA; see README)")
     group.addoption("--train-subset", type=int, default=None, metavar="N",
                     help="train on the first N samples only (quick checks; recorded, never mistaken for a full run)")
     group.addoption("--test-subset", type=int, default=None, metavar="N", help="evaluate on the first N test samples")

@@ -5,7 +5,8 @@ from _loops import RESULTS
 
 def pytest_addoption(parser):
     group = parser.getgroup("audit benchmark")
-    group.addoption("--bench-steps", type=int, default=100, help="training steps per seed and round (default 100)")
+    group.addoption("--bench-samples", type=int, default=12800,
+                    help="training samples per seed and round (default 12800: 100 steps at batch 128)")
     group.addoption("--bench-device", default="auto", help="cpu, cuda or auto")
 
 

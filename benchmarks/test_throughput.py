@@ -5,7 +5,7 @@
 
 Recipes: 001's 7,784-parameter model at batch 128; 000's final 19,056-parameter
 model at batch 512; 003's final model with its augmentation. Each variant
-trains `--bench-steps` steps per seed per round on the same data.
+trains `--bench-samples` samples per seed per round (whole batches) on the same data.
 """
 
 import multiprocessing as mp
@@ -19,6 +19,10 @@ RECIPES = {
     "000 19,056 params, bs 512": "sub20k/final",
     "003 final + augmentation": "sub8k-15ep/experiment10",
 }
+
+
+def steps_for(config, s) -> int:
+    return max(1, -(-config.getoption("bench_samples") // s.recipe.batch_size))
 
 
 @pytest.fixture(scope="session")
@@ -54,7 +58,8 @@ def test_throughput(benchmark, recipe, variant, data, device, pytestconfig):
     seeds = dict(_variants(device)).get(variant, "missing")
     if seeds == "missing":
         pytest.skip("stacking 8 seeds is measured on CUDA only")
-    s, steps = spec(RECIPES[recipe]), pytestconfig.getoption("bench_steps")
+    s = spec(RECIPES[recipe])
+    steps = steps_for(pytestconfig, s)
     benchmark.group = recipe
     run = plain_loop(s, data, steps, device) if seeds is None else engine_loop(s, data, steps, device, seeds)
     run()  # warm-up (allocator, oneDNN/cuDNN plans)
@@ -70,7 +75,8 @@ def test_throughput_two_workers(benchmark, recipe, device, pytestconfig):
     """The audit as `pytest -n 2` runs it on 2 cores: two single-threaded engine processes at once."""
     if device.type != "cpu":
         pytest.skip("the CPU deployment; on GPUs each worker has its own device")
-    steps, spec_id = pytestconfig.getoption("bench_steps"), RECIPES[recipe]
+    spec_id = RECIPES[recipe]
+    steps = steps_for(pytestconfig, spec(spec_id))
     benchmark.group = recipe
     ctx = mp.get_context("spawn")
 

@@ -48,7 +48,7 @@ class Audit:
     results_dir: Path | None = None        # None: write no records
     timeout: float | None = None
     progress: bool = False
-    stack: int | None = None               # seeds per stacked model (None: the device's measured default)
+    stack: int | None = None               # seeds per stacked model (None: runner.plan_for's measured choice)
     train_subset: int | None = None        # first N training samples (quick checks, tests; recorded)
     test_subset: int | None = None
     _mnist: MNIST | None = None

@@ -54,7 +54,7 @@ class RunOptions:
     checkpoint: Path | None = None    # resume from / save to this file after every epoch
     progress: bool = False
     label: str = ""
-    channels_last: bool | None = None  # None: the measured default for the device and K
+    channels_last: bool | None = None  # memory format; runner.plan_for picks the measured best
 
     def shape_key(self) -> dict:
         """The options that change results (part of the cache key)."""
@@ -209,10 +209,7 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
     steps = steps_per_epoch(data.train_size, batch)
     if options.max_batches:
         steps = min(steps, options.max_batches)
-    channels_last = options.channels_last
-    if channels_last is None:  # measured on 2 CPU cores: grouped convs win in NHWC from K=4 on
-        channels_last = device.type == "cpu" and k >= 4
-    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    fmt = torch.channels_last if options.channels_last else torch.contiguous_format  # runner.plan_for decides
 
     model = build_stacked(spec.architecture, seeds).to(device=device, memory_format=fmt)
     gens = [seed_generators(s, device) for s in seeds]

@@ -16,7 +16,8 @@ def add_commands(sub) -> None:
     p.add_argument("--audit-cache", type=Path, default=None, help="results cache folder")
     p.add_argument("--results", type=Path, default=Path("results"), help="where records go")
     p.add_argument("--timeout", type=float, default=None, help="seconds per spec run")
-    p.add_argument("--stack", type=int, default=None, help="seeds per stacked model (default: measured per model on CPU, all on CUDA)")
+    p.add_argument("--stack", type=int, default=None,
+                   help="seeds per stacked model (default: measured per model on CPU, all on CUDA)")
     p.add_argument("--train-subset", type=int, default=None, metavar="N", help="first N training samples only")
     p.add_argument("--test-subset", type=int, default=None, metavar="N", help="first N test samples only")
     p.set_defaults(func=cmd_run)

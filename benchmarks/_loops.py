@@ -1,7 +1,8 @@
 """The training loops the benchmark compares, each timed over the same number of steps per seed.
 
 * plain: what a README's notebook does with the data already in memory: a
-  DataLoader over the same tensors (shuffle, batch), one model, eager.
+  DataLoader over the same tensors (shuffle, batch; augmentation per sample in
+  the Dataset when the recipe augments), one model, eager.
 * engine: harness.engine.train on the same recipe, data on the device,
   seeds one at a time (stack=1) or several in one stacked module.
 """
@@ -20,7 +21,8 @@ import torch.nn.functional as F
 from harness.data import MNIST, load_mnist
 from harness.engine import RunOptions, train
 from harness.model import build_seeded
-from harness.recipe import make_optimizer
+from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
+from harness.runner import plan_for
 from harness.specs import load_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
@@ -70,17 +72,97 @@ def _rss() -> int:
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 
 
+class PerSampleAugmented(torch.utils.data.Dataset):
+    """The READMEs' data path: each sample a PIL image transformed on its own in __getitem__, on the CPU.
+
+    torchvision's transforms where torchvision imports (what the READMEs call); otherwise the same PIL
+    operations torchvision performs (crop, resize, rotate, affine), so the baseline costs what a
+    README's loop costs."""
+
+    def __init__(self, images, labels, recipe):
+        self.images, self.labels, self.recipe = images.numpy(), labels, recipe
+        self.transform = _torchvision_transform(recipe) or self._pil_transform
+
+    def __len__(self):
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        from PIL import Image
+
+        return self.transform(Image.fromarray(self.images[i])), self.labels[i]
+
+    def _pil_transform(self, img):
+        import math
+        import random
+
+        from PIL import Image
+
+        for entry in self.recipe.augmentation:
+            (kind, op), = entry.model_dump().items()
+            resample = Image.NEAREST if op.get("interpolation") == "nearest" else Image.BILINEAR
+            if kind == "center_crop_resize":
+                if random.random() < op["p"]:
+                    left = round((img.width - op["crop"]) / 2)
+                    img = img.crop((left, left, left + op["crop"], left + op["crop"]))
+                img = img.resize((op["size"], op["size"]), Image.BILINEAR)
+            elif kind == "random_rotation":
+                d = op["degrees"]
+                lo, hi = (-d, d) if isinstance(d, (int, float)) else d
+                img = img.rotate(random.uniform(lo, hi), resample=resample, fillcolor=int(op["fill"]))
+            else:  # random_affine: inverse map about the centre, as torchvision hands PIL
+                d = op["degrees"]
+                lo, hi = (-d, d) if isinstance(d, (int, float)) else d
+                a = math.radians(random.uniform(lo, hi))
+                tx, ty = ((round(random.uniform(-t * img.width, t * img.width)) for t in op["translate"])
+                          if op["translate"] else (0, 0))
+                sc = random.uniform(*op["scale"]) if op["scale"] else 1.0
+                cx, cy = img.width * 0.5, img.height * 0.5
+                m = [math.cos(a) / sc, math.sin(a) / sc, 0.0, -math.sin(a) / sc, math.cos(a) / sc, 0.0]
+                m[2] = m[0] * (-cx - tx) + m[1] * (-cy - ty) + cx
+                m[5] = m[3] * (-cx - tx) + m[4] * (-cy - ty) + cy
+                img = img.transform(img.size, Image.AFFINE, m, resample, fillcolor=int(op["fill"]))
+        x = torch.frombuffer(bytearray(img.tobytes()), dtype=torch.uint8).view(1, img.height, img.width)
+        norm = self.recipe.normalization
+        return x.float().div(255).sub(norm.mean).div(norm.std)
+
+
+def _torchvision_transform(recipe):
+    try:
+        from torchvision.transforms import InterpolationMode, v2
+    except Exception:
+        return None
+    steps = [v2.PILToTensor(), v2.ToDtype(torch.float32, scale=True)]
+    for entry in recipe.augmentation:
+        (kind, op), = entry.model_dump().items()
+        mode = InterpolationMode.NEAREST if op.get("interpolation") == "nearest" else InterpolationMode.BILINEAR
+        if kind == "center_crop_resize":
+            steps += [v2.RandomApply([v2.CenterCrop(op["crop"])], p=op["p"]), v2.Resize((op["size"], op["size"]))]
+        elif kind == "random_rotation":
+            steps.append(v2.RandomRotation(op["degrees"], interpolation=mode, fill=op["fill"]))
+        else:
+            steps.append(v2.RandomAffine(op["degrees"], op["translate"], op["scale"], interpolation=mode,
+                                         fill=op["fill"]))
+    norm = recipe.normalization
+    return v2.Compose([*steps, v2.Normalize([norm.mean], [norm.std])])
+
+
 def plain_loop(s, data: MNIST, steps: int, device: torch.device):
-    """One model, eager, DataLoader(shuffle=True) over normalized tensors, as the READMEs train."""
+    """One model, eager, DataLoader(shuffle=True) over the same tensors, as the READMEs train:
+    normalized up front, or augmented per sample in __getitem__ when the recipe augments."""
     norm = s.recipe.normalization
-    x = data.train_images.float().div(255).sub(norm.mean).div(norm.std).unsqueeze(1)
-    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, data.train_labels),
-                                         batch_size=s.recipe.batch_size, shuffle=True)
+    if s.recipe.augmentation:
+        dataset = PerSampleAugmented(data.train_images, data.train_labels, s.recipe)
+    else:
+        x = data.train_images.float().div(255).sub(norm.mean).div(norm.std).unsqueeze(1)
+        dataset = torch.utils.data.TensorDataset(x, data.train_labels)
+    loader = torch.utils.data.DataLoader(dataset, batch_size=s.recipe.batch_size, shuffle=True)
     torch.manual_seed(0)
     model = build_seeded(s.architecture, 0).to(device)
-    opt = make_optimizer(s.recipe, model.parameters())
 
     def run():
+        opt = make_optimizer(s.recipe, model.parameters())  # the same recipe: optimizer and scheduler
+        sched = make_scheduler(s.recipe, opt, s.recipe.epochs, steps_per_epoch(60000, s.recipe.batch_size))
+        per_batch = sched is not None and s.recipe.scheduler.step_every == "batch"
         model.train()
         batches = iter(loader)
         for _ in range(steps):
@@ -92,6 +174,8 @@ def plain_loop(s, data: MNIST, steps: int, device: torch.device):
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+            if per_batch:
+                sched.step()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return steps * s.recipe.batch_size  # samples per seed
@@ -100,10 +184,14 @@ def plain_loop(s, data: MNIST, steps: int, device: torch.device):
 
 
 def engine_loop(s, data: MNIST, steps: int, device: torch.device, seeds: int):
-    options = RunOptions(device=device, epochs=1, max_batches=steps, test_limit=1)
+    """The engine as the audit runs it: runner.plan_for decides stacking and memory format."""
+    stack, channels_last = plan_for(device, s.architecture, seeds, None)
+    options = RunOptions(device=device, epochs=1, max_batches=steps, test_limit=1, channels_last=channels_last)
+    groups = [list(range(seeds))[i:i + stack] for i in range(0, seeds, stack)]
 
     def run():
-        train(s, data, list(range(seeds)), options)
+        for group in groups:
+            train(s, data, group, options)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         return steps * s.recipe.batch_size
@@ -111,7 +199,7 @@ def engine_loop(s, data: MNIST, steps: int, device: torch.device, seeds: int):
     return run
 
 
-def worker(spec_id: str, steps: int, seeds: int, go, out) -> None:
+def worker(spec_id: str, steps: int, seeds: int, go, out) -> None:  # seeds: this worker's share
     """One single-threaded engine process of the 'workers' variant: warm up, wait for go, train, report."""
     torch.set_num_threads(1)
     s, data = spec(spec_id), mnist()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pytest
 
+from harness.claims import band_text
 from harness.specs import SpecError, default_specs_dir, discover, load_spec
 
 ROOT = Path(__file__).resolve().parent
@@ -148,22 +149,13 @@ def expect_verdict(request):
             pytest.skip(f"unverifiable: {result.detail}")
         if result.verdict == result.expected == "reproduced":
             return
-        message = (f"{spec_id}:{result.claim_id}: claimed {result.claimed}, band {_band(result.band)}, "
+        message = (f"{spec_id}:{result.claim_id}: claimed {result.claimed}, band {band_text(result.band)}, "
                    f"measured {result.measured_text()} ({result.verdict})" + (f"; {result.detail}" if result.detail else ""))
         if result.verdict != result.expected:
             pytest.fail(f"expected {result.expected}, got {result.verdict}: {message}", pytrace=False)
         pytest.xfail(f"{result.verdict}, as recorded: {message}")
 
     return check
-
-
-def _band(band) -> str:
-    if not band:
-        return "-"
-    lo, hi = band
-    if lo >= 1000:  # parameter counts
-        return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
-    return f"[{lo:.4g}, {hi:.4g}]"
 
 
 # --------------------------------------------------------------------------- the summary table
@@ -182,7 +174,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = [("spec", "claim", "claimed", "band", "measured", "verdict", "")]
     for c in sorted(_collected, key=lambda c: (c["spec"], c["claim_id"])):
         mark = "ok" if c["verdict"] == c["expected"] else f"EXPECTED {c['expected'].upper()}"
-        rows.append((c["spec"], c["claim_id"], c["claimed"][:28], _band(c["band"]), c["measured"],
+        rows.append((c["spec"], c["claim_id"], c["claimed"][:28], band_text(c["band"]), c["measured"],
                      c["verdict"], mark))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     tr = terminalreporter

@@ -44,20 +44,33 @@ class ClaimResult:
         return self.verdict == self.expected
 
     def measured_text(self) -> str:
-        if self.mean is None:
-            return "-"
-        if self.kind == "parameters":
-            return f"{int(self.mean):,}"
-        if self.kind == "first_epoch_reaching":
-            return _epochs_text(self.values)
-        spread = f" ± {self.std:.2f}" if self.std else ""
-        return f"{self.mean:.2f}{spread}"
+        return measured_text(self.to_json())
 
 
-def _epochs_text(values) -> str:
-    never = [v for v in values if v is math.inf or v > 1e6]
-    parts = [("never" if v in never else str(int(v))) for v in values]
-    return "/".join(parts)
+def measured_text(row: dict, with_n: bool = False) -> str:
+    """A claim result's measured value for people: a count, per-seed epochs, or mean ± std."""
+    if row.get("mean") is None:
+        return "-"
+    values = row.get("values") or []
+    if row["kind"] == "parameters":
+        return f"{int(row['mean']):,}"
+    if row["kind"] == "first_epoch_reaching":
+        return "/".join(str(int(v)) for v in values) + (" (per seed)" if with_n else "")
+    if math.isnan(row["mean"]):
+        return "n/a (diverged)"
+    spread = row.get("std") is not None and len(values) > 1
+    text = f"{row['mean']:.2f}" + (f" ± {row['std']:.2f}" if spread else "")
+    return text + (f" (n={len(values)})" if with_n else "")
+
+
+def band_text(band) -> str:
+    """[99.35, 99.58] -> '99.35-99.58'; parameter counts with thousands separators."""
+    if not band:
+        return "-"
+    lo, hi = band
+    if lo >= 1000:
+        return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
+    return f"{lo:g}" if lo == hi else f"{lo:.2f}-{hi:.2f}"
 
 
 # --------------------------------------------------------------------------- bands

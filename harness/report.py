@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import math
 from collections import defaultdict
 from pathlib import Path
 
 from harness.cache import atomic_write_text
-from harness.claims import judge_parameters
+from harness.claims import band_text, judge_parameters, measured_text
 from harness.model import build_model, count_parameters
 from harness.records import load_records
 from harness.specs import LoadedSpec, SpecError, load_all
@@ -25,29 +24,8 @@ VERDICT_RULE = ("reproduced: the mean over seeds lies in the band; refuted: it l
                 "than the seeds' standard deviation; inconclusive: outside, but within one standard deviation")
 
 
-def _fmt_band(band) -> str:
-    if not band:
-        return "-"
-    lo, hi = band
-    if lo >= 1000:
-        return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
-    if lo == hi:
-        return f"{lo:g}"
-    return f"{lo:.2f}-{hi:.2f}"
-
-
 def _measured(row: dict) -> str:
-    if row.get("mean") is None:
-        return "-"
-    values = row.get("values") or []
-    if row["kind"] == "parameters":
-        return f"{int(row['mean']):,}"
-    if row["kind"] == "first_epoch_reaching":
-        return "/".join("never" if v > 1e6 or v == math.inf else f"{int(v)}" for v in values) + " (per seed)"
-    if row["mean"] != row["mean"]:  # NaN
-        return "n/a (diverged)"
-    std = row.get("std") or 0.0
-    return f"{row['mean']:.2f} ± {std:.2f} (n={len(values)})"
+    return measured_text(row, with_n=True)
 
 
 def _fidelity_summary(spec: LoadedSpec) -> str:
@@ -147,7 +125,7 @@ def render_markdown(by_source, errors, by_spec) -> str:
                 totals[r["verdict"]] += 1
                 mark = "" if r["verdict"] in (r["expected"], "not run") else " **(changed)**"
                 claimed = str(r["claimed"]).replace("|", "/")
-                lines.append(f"| {spec.name} | {r['claim_id']} | {claimed} | {_fmt_band(r.get('band'))} | "
+                lines.append(f"| {spec.name} | {r['claim_id']} | {claimed} | {band_text(r.get('band'))} | "
                              f"{_measured(r)} | {r['verdict']}{mark} | {r['expected']} | {r['run']} | {fid} |")
             findings += [(spec.name, f) for f in spec.spec.findings]
         if findings:
@@ -238,7 +216,7 @@ def render_html(by_source, errors, by_spec, results_dir: Path) -> str:
                 changed = r["verdict"] not in (r["expected"], "not run")
                 cls = esc(r["verdict"].replace(" ", "-")) + (" changed" if changed else "")
                 parts.append(f"<tr class='{cls}'><td>{esc(str(r['claim_id']))}</td><td>{esc(str(r['claimed']))}</td>"
-                             f"<td>{esc(_fmt_band(r.get('band')))}</td><td>{esc(_measured(r))}</td>"
+                             f"<td>{esc(band_text(r.get('band')))}</td><td>{esc(_measured(r))}</td>"
                              f"<td>{esc(r['verdict'])}</td><td>{esc(str(r['expected']))}</td><td>{esc(r['run'])}</td></tr>")
             parts.append("</table>")
             for f in spec.spec.findings:

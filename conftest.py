@@ -53,7 +53,10 @@ def _tier_enabled(config, tier: str) -> bool:
 def pytest_configure(config):
     config.addinivalue_line("markers", "smoke: trains every spec for a few batches (--smoke or -m smoke)")
     config.addinivalue_line("markers", "reproduce: full documented training, claims judged (--reproduce)")
-    config._audit_claims = []  # ClaimResult rows reported by this process (or its xdist workers)
+    if config.pluginmanager.hasplugin("xdist"):
+        from harness.xdist_support import SchedulerPlugin
+
+        config.pluginmanager.register(SchedulerPlugin(), "audit-spec-scheduling")
 
 
 # --------------------------------------------------------------------------- parametrization
@@ -91,8 +94,8 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("parameter_claim", pairs, ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
     if "trained_claim" in names:
         pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind != "parameters"]
-        metafunc.parametrize("trained_claim", [pytest.param(p, marks=pytest.mark.xdist_group(p[0].id)) for p in pairs],
-                             ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
+        # ids `slug/name:claim`: harness.xdist_support keeps a spec's claims on one worker
+        metafunc.parametrize("trained_claim", pairs, ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
 
 
 def pytest_collection_modifyitems(config, items):

@@ -60,10 +60,16 @@ def test_four_workers_report_at_once_and_lose_nothing(tmp_path):
     names = [f"s{i}" for i in range(8)]
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=names)
     results = tmp_path / "results"
-    result = run_pytest("-n", "4", "--specs", str(specs.parent), "--results", str(results), "--audit-cache",
+    result = run_pytest("-n", "4", "-v", "--specs", str(specs.parent), "--results", str(results), "--audit-cache",
                         str(tmp_path / "cache"), "--reproduce", "--train-subset", "512", "--test-subset", "128",
                         SPEC_TESTS)
     assert result.returncode == 0, result.stdout[-3000:]
+    workers = {}  # each spec's claims ran on one worker: every spec trained once
+    for line in result.stdout.splitlines():
+        if "test_claim[" in line and line.startswith("[gw"):
+            spec_id = line.split("test_claim[")[1].split(":")[0]
+            workers.setdefault(spec_id, set()).add(line.split("]")[0])
+    assert len(workers) == 8 and all(len(w) == 1 for w in workers.values()), workers
     records = sorted((results / "records").glob("*.json"))
     assert [r.name for r in records] == sorted(f"tiny--{n}.cpu.json" for n in names)
     for path in records:

@@ -77,12 +77,17 @@ def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOpt
     spec = loaded.spec
     epochs = options.epochs or spec.recipe.epochs
     env = environment(options.device)
+    # the plan (seeds per stacked model, memory format) changes results bitwise: it is part of the cache key
+    size, channels_last = plan_for(options.device, spec.architecture, len(seeds), stack)
+    if options.channels_last is None:
+        options = replace(options, channels_last=channels_last)
+    shape = {**options.shape_key(), "stack": size, "channels_last": options.channels_last}
     run = SpecRun(loaded.id, list(seeds), [], [], 0.0, epochs, env,
-                  options={**options.shape_key(), "device": str(options.device), "timeout": options.timeout})
+                  options={**shape, "device": str(options.device), "timeout": options.timeout})
     keys = {}
     if cache is not None:
         env_key = environment_key(options.device)
-        keys = {s: cache.key(loaded.training_hash, env_key, options.shape_key(), s) for s in seeds}
+        keys = {s: cache.key(loaded.training_hash, env_key, shape, s) for s in seeds}
     found = {} if (cache is None or refresh) else {s: cache.get(loaded.file_id, keys[s]) for s in seeds}
     missing = [s for s in seeds if found.get(s) is None]
     if missing:
@@ -93,10 +98,6 @@ def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOpt
             if cache is not None and not refresh:  # another worker may have trained them meanwhile
                 found.update({s: c for s in missing if (c := cache.get(loaded.file_id, keys[s])) is not None})
                 missing = [s for s in seeds if found.get(s) is None]
-            size, channels_last = plan_for(options.device, loaded.spec.architecture, len(missing), stack)
-            if options.channels_last is None:
-                options = replace(options, channels_last=channels_last)
-            run.options["channels_last"] = options.channels_last
             for group in (missing[i:i + size] for i in range(0, len(missing), size)):
                 found.update(_train(loaded, mnist, group, options, cache, keys, run))
                 if run.outcome != "ok":

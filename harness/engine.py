@@ -242,9 +242,10 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
                 _check_time(options, started, curves, epoch)
                 bar.update(step + 1 - bar_step)
                 bar_step = step + 1
-                bar.set_postfix(epoch=epoch + 1, loss=f"{(loss_sum / (step + 1)).mean().item():.4f}",
-                                acc=f"{100 * correct.sum().item() / (k * seen):.2f}",
-                                samples_s=f"{k * seen / max(time.monotonic() - started, 1e-9):,.0f}")
+                if options.progress:
+                    bar.set_postfix(epoch=epoch + 1, loss=f"{(loss_sum / (step + 1)).mean().item():.4f}",
+                                    acc=f"{100 * correct.sum().item() / (k * seen):.2f}",
+                                    samples_s=f"{k * seen / max(time.monotonic() - started, 1e-9):,.0f}")
                 if bool(diverged.all()):
                     break  # nothing left to learn; the evaluation below records the diverged state
         bar.update(step + 1 - bar_step)

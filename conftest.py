@@ -113,7 +113,7 @@ def pytest_collection_modifyitems(config, items):
 
 @pytest.fixture(scope="session")
 def audit(pytestconfig):
-    from harness.audit import Audit, resolve_device, threads_for_worker
+    from harness.audit import Audit, progress_wanted, resolve_device, threads_for_worker
     from harness.cache import ResultsCache
 
     threads_for_worker()
@@ -130,15 +130,8 @@ def audit(pytestconfig):
         stack=pytestconfig.getoption("stack"),
         train_subset=pytestconfig.getoption("train_subset"),
         test_subset=pytestconfig.getoption("test_subset"),
-        progress=worker is None and not os.environ.get("CI") and _stderr_is_tty(),
+        progress=progress_wanted(),
     )
-
-
-def _stderr_is_tty() -> bool:
-    try:
-        return os.isatty(2)
-    except OSError:
-        return False
 
 
 @pytest.fixture

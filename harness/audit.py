@@ -88,6 +88,19 @@ class Audit:
         return run_spec(loaded, self.mnist, SMOKE_SEEDS, options, cache=None, stack=len(SMOKE_SEEDS))
 
 
+def progress_wanted(environ=None, stderr_is_tty: bool | None = None) -> bool:
+    """Progress bars for a person at a terminal; quiet under xdist workers and in CI logs."""
+    environ = os.environ if environ is None else environ
+    if environ.get("PYTEST_XDIST_WORKER") or environ.get("CI"):
+        return False
+    if stderr_is_tty is None:
+        try:
+            stderr_is_tty = os.isatty(2)
+        except OSError:
+            stderr_is_tty = False
+    return stderr_is_tty
+
+
 def threads_for_worker() -> None:
     """Under xdist on CPU, share the cores instead of oversubscribing them."""
     workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))

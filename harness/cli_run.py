@@ -40,14 +40,14 @@ def add_commands(sub) -> None:
 
 
 def cmd_run(args) -> int:
-    from harness.audit import Audit, resolve_device
+    from harness.audit import Audit, progress_wanted, resolve_device
     from harness.cache import ResultsCache
     from harness.cli import find_spec
     from harness.data import DataError
 
     audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds,
                   cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
-                  timeout=args.timeout, progress=sys.stderr.isatty(), stack=args.stack,
+                  timeout=args.timeout, progress=progress_wanted(), stack=args.stack,
                   train_subset=args.train_subset, test_subset=args.test_subset)
     bad = 0
     for ref in args.specs:

@@ -154,3 +154,21 @@ def test_the_cuda_training_step_makes_no_host_sync(tiny_mnist):
     finally:
         torch.cuda.set_sync_debug_mode("default")
     assert losses.shape == hits.shape == (2,)
+
+
+def test_progress_bar_shows_epoch_loss_accuracy_and_speed(tiny_mnist, capfd):
+    spec = spec_named("sub8k-20ep/model3").spec
+    curves_of(spec, tiny_mnist, [0], epochs=1, batch_size=16, progress=True, label="demo")
+    shown = capfd.readouterr().err
+    assert "demo" in shown and "epoch=1" in shown and "loss=" in shown and "acc=" in shown and "samples_s=" in shown
+    curves_of(spec, tiny_mnist, [0], epochs=1, batch_size=16)
+    assert capfd.readouterr().err == ""
+
+
+def test_progress_is_quiet_under_xdist_and_in_ci():
+    from harness.audit import progress_wanted
+
+    assert progress_wanted({}, stderr_is_tty=True)
+    assert not progress_wanted({}, stderr_is_tty=False)              # logs, pipes
+    assert not progress_wanted({"PYTEST_XDIST_WORKER": "gw0"}, True)
+    assert not progress_wanted({"CI": "1"}, True)

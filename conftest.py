@@ -19,31 +19,20 @@ from pathlib import Path
 import pytest
 
 from harness.claims import band_text
+from harness.pytest_options import PLUGIN_NAME, add_options
 from harness.specs import SpecError, default_specs_dir, discover, load_spec
 
-ROOT = Path(__file__).resolve().parent
 TIERS = ("smoke", "reproduce")
 
 
-def pytest_addoption(parser):
-    group = parser.getgroup("audit", "README claim audit")
-    group.addoption("--specs", default=None, help="spec folder or file (default: specs/)")
-    group.addoption("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
-    group.addoption("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    group.addoption("--seeds", type=int, default=None, help="seeds per spec (default: each spec's `seeds`)")
-    group.addoption("--smoke", action="store_true", help="also run the smoke tier")
-    group.addoption("--reproduce", action="store_true", help="also run full reproductions and judge claims")
-    group.addoption("--no-cache", action="store_true", help="retrain even when a cached result exists")
-    group.addoption("--audit-cache", default=None, help="results cache folder (default: $AUDIT_CACHE_DIR or "
-                                                        "~/.cache/mnist-readme-audit)")
-    group.addoption("--timeout", type=float, default=None, help="wall-clock budget per spec run, seconds")
-    group.addoption("--stack", type=int, default=None, help="seeds trained together in one stacked model "
-                                                            "(default: measured per model on CPU, all on CUDA; see README)")
-    group.addoption("--train-subset", type=int, default=None, metavar="N",
-                    help="train on the first N samples only (quick checks; recorded, never mistaken for a full run)")
-    group.addoption("--test-subset", type=int, default=None, metavar="N", help="evaluate on the first N test samples")
-    group.addoption("--results", default=str(ROOT / "results"), help="where run records and the report go")
-    group.addoption("--no-report", action="store_true", help="do not regenerate results/REPORT.md at the end")
+def pytest_addoption(parser, pluginmanager):
+    # Installed, the options come from the entry point (see harness/pytest_options.py).
+    if not pluginmanager.has_plugin(PLUGIN_NAME):
+        add_options(parser)
+
+
+def results_dir(config) -> Path:
+    return Path(config.getoption("results") or config.rootpath / "results")
 
 
 def _tier_enabled(config, tier: str) -> bool:
@@ -125,7 +114,7 @@ def audit(pytestconfig):
         seeds=pytestconfig.getoption("seeds"),
         cache=ResultsCache(Path(cache_dir) if cache_dir else None),
         refresh=pytestconfig.getoption("no_cache"),
-        results_dir=Path(pytestconfig.getoption("results")),
+        results_dir=results_dir(pytestconfig),
         timeout=pytestconfig.getoption("timeout"),
         stack=pytestconfig.getoption("stack"),
         train_subset=pytestconfig.getoption("train_subset"),
@@ -193,4 +182,4 @@ def pytest_sessionfinish(session, exitstatus):
         return
     from harness.report import write_report
 
-    write_report(Path(config.getoption("results")), specs_root=config.getoption("specs"))
+    write_report(results_dir(config), specs_root=config.getoption("specs"))

@@ -32,6 +32,19 @@ def test_the_default_run_is_the_fast_tier():
     assert ids and not [i for i in ids if "test_smoke" in i or "test_claim" in i]
 
 
+def test_a_path_option_with_a_separate_value_outside_the_project_is_a_clear_usage_error(tmp_path):
+    # pytest takes the separate value for a test path and leaves the project's rootdir
+    result = run_pytest("--collect-only", "-q", "--results", str(tmp_path))
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"write --results={tmp_path}" in result.stderr
+
+
+def test_a_path_option_with_equals_keeps_the_project(tmp_path):
+    result = run_pytest("--collect-only", "-q", f"--results={tmp_path}", "-k", "iteration9")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert collected(result)
+
+
 @pytest.mark.parametrize("args, tier", [(["-m", "smoke"], "test_smoke"), (["--reproduce"], "test_claim")])
 def test_a_tier_runs_when_asked_for(args, tier):
     ids = collected(run_pytest("--collect-only", "-q", *args, SPEC_TESTS))

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from harness.claims import band_text
-from harness.pytest_options import PLUGIN_NAME, add_options
+from harness.pytest_options import PLUGIN_NAME, add_options, check_path_options, check_shard
 from harness.specs import SpecError, default_specs_dir, discover, load_spec
 
 TIERS = ("smoke", "reproduce")
@@ -40,6 +40,9 @@ def _tier_enabled(config, tier: str) -> bool:
 
 
 def pytest_configure(config):
+    if not config.pluginmanager.has_plugin(PLUGIN_NAME):
+        check_path_options(config)
+        check_shard(config)
     config.addinivalue_line("markers", "smoke: trains every spec for a few batches (--smoke or -m smoke)")
     config.addinivalue_line("markers", "reproduce: full documented training, claims judged (--reproduce)")
     if config.pluginmanager.hasplugin("xdist"):
@@ -60,8 +63,19 @@ def _spec_entries(config):
                 entries.append(load_spec(path))
             except SpecError as exc:
                 entries.append(exc)
-        config._audit_specs = entries
+        config._audit_specs = _this_shard(config, entries)
     return config._audit_specs
+
+
+def _this_shard(config, entries):
+    """`--shard K/N`: only the specs dealt to shard K (a spec that fails to load goes to shard 1)."""
+    if not config.getoption("shard"):
+        return entries
+    from harness.sharding import assign, parse_shard
+
+    index, count = parse_shard(config.getoption("shard"))  # validated in pytest_configure
+    shards = assign([e for e in entries if not isinstance(e, SpecError)], count)
+    return [e for e in entries if shards.get(_entry_id(e), 1) == index]
 
 
 def _entry_id(entry) -> str:

@@ -36,6 +36,8 @@ def add_options(parser) -> None:
     group.addoption("--train-subset", type=int, default=None, metavar="N",
                     help="train on the first N samples only (quick checks; recorded, never mistaken for a full run)")
     group.addoption("--test-subset", type=int, default=None, metavar="N", help="evaluate on the first N test samples")
+    group.addoption("--shard", default=None, metavar="K/N",
+                    help="run the K-th of N deterministic shards of the specs (a spec is never split; nightly jobs)")
     group.addoption("--results", default=None, help="where run records and the report go (default: <rootdir>/results)")
     group.addoption("--no-report", action="store_true", help="do not regenerate results/REPORT.md at the end")
 
@@ -55,6 +57,17 @@ def check_path_options(config) -> None:
                 f"{config.rootpath}; write {arg}={args[i + 1]} (with '=')")
 
 
+def check_shard(config) -> None:
+    from harness.sharding import parse_shard
+
+    if config.getoption("shard"):
+        try:
+            parse_shard(config.getoption("shard"))
+        except ValueError as exc:
+            raise pytest.UsageError(str(exc)) from None
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config) -> None:
     check_path_options(config)
+    check_shard(config)

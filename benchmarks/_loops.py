@@ -199,13 +199,13 @@ def engine_loop(s, data: MNIST, steps: int, device: torch.device, seeds: int):
     return run
 
 
-def worker(spec_id: str, steps: int, seeds: int, go, out) -> None:  # seeds: this worker's share
-    """One single-threaded engine process of the 'workers' variant: warm up, wait for go, train, report."""
+def worker(spec_id: str, steps: int, seeds: int, ready, out) -> None:  # seeds: this worker's share
+    """One single-threaded engine process of the 'workers' variant: warm up, wait for the other, train, report."""
     torch.set_num_threads(1)
     s, data = spec(spec_id), mnist()
     run = engine_loop(s, data, steps, torch.device("cpu"), seeds)
     engine_loop(s, data, 2, torch.device("cpu"), seeds)()  # warm-up
-    go.wait()
+    ready.wait()  # a barrier: both train at once, neither while the other still loads data
     started = time.perf_counter()
     with PeakRSS() as mem:
         run()

@@ -85,11 +85,10 @@ def test_throughput_two_workers(benchmark, recipe, device, pytestconfig):
     ctx = mp.get_context("spawn")
 
     def both():
-        go, out = ctx.Event(), ctx.Queue()
-        procs = [ctx.Process(target=worker, args=(spec_id, steps, 2, go, out)) for _ in range(2)]
+        ready, out = ctx.Barrier(2), ctx.Queue()
+        procs = [ctx.Process(target=worker, args=(spec_id, steps, 2, ready, out)) for _ in range(2)]
         for p in procs:
             p.start()
-        go.set()
         results = [out.get(timeout=900) for _ in procs]
         for p in procs:
             p.join()

@@ -147,6 +147,7 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
 
     curves = [c for c in record["curves"] if c.get("test_accuracy")]
     if not curves:
@@ -159,7 +160,10 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
     low = min(min(c["test_accuracy"]) for c in curves)
     for claim in record["claims"]:
         band, kind = claim.get("band"), claim["kind"]
-        if not band or kind in ("parameters", "first_epoch_reaching"):
+        if kind == "first_epoch_reaching":
+            _draw_first_epoch(ax, claim, spec, epochs)
+            continue
+        if not band or kind == "parameters":
             continue
         at = _claim_epochs(claim, spec, epochs)
         lo, hi = band
@@ -167,6 +171,7 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
         ax.text(at[-1] + 0.35, hi, claim["claim_id"], fontsize=6, color="tab:red", va="bottom")
         low = min(low, lo)
     ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_ylabel("test accuracy (%)")
     ax.set_ylim(max(0.0, low - 1.0), 100.2)
     ax.set_xlim(0.5, epochs + 1.5)
@@ -178,6 +183,18 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
     fig.savefig(out)
     plt.close(fig)
     return out
+
+
+def _draw_first_epoch(ax, claim: dict, spec: LoadedSpec | None, epochs: int) -> None:
+    """'X% by epoch N': the threshold as a dotted line from the band's first epoch on, a marker at N."""
+    found = next((c for c in spec.spec.claims if c.claim_id == claim["claim_id"]), None) if spec else None
+    if found is None or not claim.get("band"):
+        return
+    lo, hi = claim["band"]
+    ax.hlines(found.threshold, max(lo, 0.5), epochs + 0.5, colors="tab:purple", linestyles=":", lw=0.8)
+    if found.value is not None:
+        ax.plot([found.value], [found.threshold], marker="v", color="tab:purple", ms=5)
+    ax.text(epochs + 0.35, found.threshold, claim["claim_id"], fontsize=6, color="tab:purple", va="top")
 
 
 def _claim_epochs(claim: dict, spec: LoadedSpec | None, epochs: int) -> list[int]:

@@ -161,7 +161,7 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
     for claim in record["claims"]:
         band, kind = claim.get("band"), claim["kind"]
         if kind == "first_epoch_reaching":
-            _draw_first_epoch(ax, claim, spec, epochs)
+            low = min(low, _draw_first_epoch(ax, claim, spec, epochs))
             continue
         if not band or kind == "parameters":
             continue
@@ -185,16 +185,18 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
     return out
 
 
-def _draw_first_epoch(ax, claim: dict, spec: LoadedSpec | None, epochs: int) -> None:
-    """'X% by epoch N': the threshold as a dotted line from the band's first epoch on, a marker at N."""
+def _draw_first_epoch(ax, claim: dict, spec: LoadedSpec | None, epochs: int) -> float:
+    """'X% by epoch N': the threshold as a dotted line from the band's first epoch on, a marker at N.
+    Returns the threshold (the y axis must reach it), or 100 when there is nothing to draw."""
     found = next((c for c in spec.spec.claims if c.claim_id == claim["claim_id"]), None) if spec else None
     if found is None or not claim.get("band"):
-        return
+        return 100.0
     lo, hi = claim["band"]
     ax.hlines(found.threshold, max(lo, 0.5), epochs + 0.5, colors="tab:purple", linestyles=":", lw=0.8)
     if found.value is not None:
         ax.plot([found.value], [found.threshold], marker="v", color="tab:purple", ms=5)
     ax.text(epochs + 0.35, found.threshold, claim["claim_id"], fontsize=6, color="tab:purple", va="top")
+    return found.threshold
 
 
 def _claim_epochs(claim: dict, spec: LoadedSpec | None, epochs: int) -> list[int]:

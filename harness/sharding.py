@@ -36,10 +36,11 @@ def training_cost(loaded) -> float:
 
 def assign(specs, count: int) -> dict[str, int]:
     """Spec id -> shard (1..count), balanced by training cost."""
+    costs = {s.id: training_cost(s) for s in specs}
     loads = [0.0] * count
     out = {}
-    for loaded in sorted(specs, key=lambda s: (-training_cost(s), s.id)):
+    for spec_id in sorted(costs, key=lambda i: (-costs[i], i)):
         shard = min(range(count), key=lambda i: (loads[i], i))
-        loads[shard] += training_cost(loaded)
-        out[loaded.id] = shard + 1
+        loads[shard] += costs[spec_id]
+        out[spec_id] = shard + 1
     return out

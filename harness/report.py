@@ -24,10 +24,6 @@ VERDICT_RULE = ("reproduced: the mean over seeds lies in the band; refuted: it l
                 "than the seeds' standard deviation; inconclusive: outside, but within one standard deviation")
 
 
-def _measured(row: dict) -> str:
-    return measured_text(row, with_n=True)
-
-
 def _fidelity_summary(spec: LoadedSpec) -> str:
     levels = defaultdict(int)
     for key, f in spec.spec.fidelity.items():
@@ -126,7 +122,8 @@ def render_markdown(by_source, errors, by_spec) -> str:
                 mark = "" if r["verdict"] in (r["expected"], "not run") else " **(changed)**"
                 claimed = str(r["claimed"]).replace("|", "/")
                 lines.append(f"| {spec.name} | {r['claim_id']} | {claimed} | {band_text(r.get('band'))} | "
-                             f"{_measured(r)} | {r['verdict']}{mark} | {r['expected']} | {r['run']} | {fid} |")
+                             f"{measured_text(r, with_n=True)} | {r['verdict']}{mark} | {r['expected']} | "
+                             f"{r['run']} | {fid} |")
             findings += [(spec.name, f) for f in spec.spec.findings]
         if findings:
             lines += ["", "Findings:", ""]
@@ -235,7 +232,7 @@ def render_html(by_source, errors, by_spec, results_dir: Path) -> str:
                 changed = r["verdict"] not in (r["expected"], "not run")
                 cls = esc(r["verdict"].replace(" ", "-")) + (" changed" if changed else "")
                 parts.append(f"<tr class='{cls}'><td>{esc(str(r['claim_id']))}</td><td>{esc(str(r['claimed']))}</td>"
-                             f"<td>{esc(band_text(r.get('band')))}</td><td>{esc(_measured(r))}</td>"
+                             f"<td>{esc(band_text(r.get('band')))}</td><td>{esc(measured_text(r, with_n=True))}</td>"
                              f"<td>{esc(r['verdict'])}</td><td>{esc(str(r['expected']))}</td><td>{esc(r['run'])}</td></tr>")
             parts.append("</table>")
             for f in spec.spec.findings:

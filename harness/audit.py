@@ -17,7 +17,8 @@ from harness.data import MNIST, load_mnist
 from harness.engine import RunOptions
 from harness.model import build_model, count_parameters
 from harness.records import build_record, write_record
-from harness.runner import SpecRun, run_spec
+from harness.results import SpecRun
+from harness.runner import run_spec
 from harness.specs import LoadedSpec
 
 # The smoke tier: every optimizer, schedule, augmentation and dropout path runs, on a sliver of data.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from harness.engine import SeedCurve
+from harness.results import SeedCurve
 
 # Modules whose code decides a training result.
 TRAINING_MODULES = ("augment", "data", "engine", "layers", "model", "recipe", "schema", "stacked")

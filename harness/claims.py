@@ -16,7 +16,7 @@ import math
 import statistics
 from dataclasses import asdict, dataclass, field
 
-from harness.engine import SeedCurve
+from harness.results import SeedCurve
 
 EPS = 1e-9  # accuracies are k/n*100 in floating point; band edges are inclusive
 ERROR_FACTOR = 1.25

@@ -21,7 +21,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
@@ -30,6 +30,7 @@ from harness.augment import Augmenter
 from harness.data import MNIST
 from harness.model import build_stacked
 from harness.recipe import copy_losses, make_optimizer, make_scheduler, steps_per_epoch
+from harness.results import SeedCurve
 from harness.schema import Spec
 
 CHECK_EVERY = 25  # steps between host syncs (divergence, time budget, progress)
@@ -60,26 +61,6 @@ class RunOptions:
         """The options that change results (part of the cache key)."""
         return {"epochs": self.epochs, "max_batches": self.max_batches, "batch_size": self.batch_size,
                 "train_limit": self.train_limit, "test_limit": self.test_limit}
-
-
-@dataclass
-class SeedCurve:
-    seed: int
-    test_accuracy: list[float] = field(default_factory=list)   # percent, after each epoch
-    test_loss: list[float] = field(default_factory=list)
-    train_accuracy: list[float] = field(default_factory=list)  # percent, over the epoch (train mode)
-    train_loss: list[float] = field(default_factory=list)      # mean of batch losses
-    lr: list[float] = field(default_factory=list)              # first group's lr after each epoch
-    outcome: str = "ok"                                         # ok | diverged | timeout | oom | error
-    diverged_epoch: int | None = None                           # 1-based
-    detail: str | None = None
-
-    def to_json(self) -> dict:
-        return asdict(self)
-
-    @classmethod
-    def from_json(cls, data: dict) -> SeedCurve:
-        return cls(**data)
 
 
 # --------------------------------------------------------------------------- device data

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from harness.cache import atomic_write_text, code_version
 from harness.claims import ClaimResult
-from harness.runner import SpecRun
+from harness.results import SpecRun
 from harness.specs import LoadedSpec
 
 FORMAT = 1

@@ -8,34 +8,15 @@ from __future__ import annotations
 
 import time
 import traceback
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 import torch
 
 from harness.cache import ResultsCache, code_version
 from harness.data import MNIST
-from harness.engine import RunOptions, RunTimeout, SeedCurve, environment, environment_key, train
+from harness.engine import RunOptions, RunTimeout, environment, environment_key, train
+from harness.results import SeedCurve, SpecRun
 from harness.specs import LoadedSpec
-
-
-@dataclass
-class SpecRun:
-    spec_id: str
-    seeds: list[int]
-    curves: list[SeedCurve]
-    from_cache: list[bool]
-    train_seconds: float                 # wall time spent training in this call (0 when all cached)
-    epochs: int
-    environment: dict
-    outcome: str = "ok"                  # ok | timeout | oom | error (divergence is per seed, in curves)
-    error: str | None = None
-    error_trace: str | None = None
-    options: dict = field(default_factory=dict)
-    stacks: list[list[int]] = field(default_factory=list)  # seeds trained together, per training call
-
-    @property
-    def complete(self) -> bool:
-        return self.outcome == "ok"
 
 
 def _is_oom(exc: BaseException) -> bool:

@@ -6,7 +6,7 @@ import pytest
 
 from harness import schema
 from harness.claims import default_band, judge_trained, measure, verdict
-from harness.engine import SeedCurve
+from harness.results import SeedCurve
 from harness.schema import FirstEpochReaching, ParametersClaim
 
 TestFinal = schema.TestFinal

@@ -5,10 +5,9 @@ import json
 from _support import write_tiny_specs
 
 from harness.claims import ClaimResult
-from harness.engine import SeedCurve
 from harness.records import build_record, load_records, write_record
 from harness.report import write_report
-from harness.runner import SpecRun
+from harness.results import SeedCurve, SpecRun
 from harness.specs import load_spec
 
 

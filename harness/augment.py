@@ -17,6 +17,7 @@ match torchvision's tensor path directly, as tests/test_augment.py checks.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
@@ -71,48 +72,38 @@ def affine(x: torch.Tensor, angle: torch.Tensor, translate: torch.Tensor | None 
     return img * mask + (1.0 - mask) * fill
 
 
-class Augmenter:
-    """The recipe's augmentation list as one callable over a stack of K copies' batches.
+@dataclass(frozen=True)
+class Drawn:
+    """What one op drew for a stack, one row per sample (copies in order, [K*B]), in torchvision's units.
 
-    `__call__(x, generators)` takes x [K, B, C, H, W] and one generator per copy;
-    parameters for copy k are drawn from generators[k] in a fixed order.
+    `angle` is in degrees in the convention of the torchvision transform the op stands for: RandomRotation's
+    counter-clockwise, RandomAffine's clockwise. `translate` is [N, 2] whole pixels, x then y.
+    Fields an op does not draw are None.
     """
 
-    def __init__(self, entries):
-        self.ops = [augmentation_op(e) for e in entries]
+    op: CenterCropResize | RandomRotation | RandomAffine
+    apply: torch.Tensor | None = None
+    angle: torch.Tensor | None = None
+    translate: torch.Tensor | None = None
+    scale: torch.Tensor | None = None
 
-    def __bool__(self):
-        return bool(self.ops)
 
-    def __call__(self, x: torch.Tensor, generators: list[torch.Generator]) -> torch.Tensor:
-        k, b = x.shape[:2]
-        flat = x.reshape(k * b, *x.shape[2:])
-        for op in self.ops:
-            flat = self._apply(op, flat, b, generators)
-        return flat.reshape(x.shape)
+def _per_copy(generators, draw) -> torch.Tensor:
+    return torch.cat([draw(g) for g in generators])
 
-    @staticmethod
-    def _draw(generators, draw) -> torch.Tensor:
-        return torch.cat([draw(g) for g in generators])
 
-    def _apply(self, op, x, b, gens):
-        dev = x.device
-        if isinstance(op, CenterCropResize):
-            apply = self._draw(gens, lambda g: torch.rand(b, generator=g, device=dev)) < op.p
-            return center_crop_resize(x, op, apply)
-        if isinstance(op, RandomRotation):
-            lo, hi = _degree_range(op.degrees)
-            angle = self._draw(gens, lambda g: _uniform(b, lo, hi, g, dev))
-            return affine(x, angle, interpolation=op.interpolation, fill=op.fill)
-        if isinstance(op, RandomAffine):
-            return self._random_affine(op, x, b, gens)
-        raise TypeError(f"unknown augmentation {op!r}")
-
-    def _random_affine(self, op: RandomAffine, x, b, gens):
-        dev, (h, w) = x.device, x.shape[-2:]
+def draw(op, x: torch.Tensor, b: int, generators: list[torch.Generator]) -> Drawn:
+    """Draw `op`'s parameters for x [K*B, C, H, W], b samples from each generator in turn, in torchvision's order."""
+    dev, (h, w) = x.device, x.shape[-2:]
+    if isinstance(op, CenterCropResize):
+        return Drawn(op, apply=_per_copy(generators, lambda g: torch.rand(b, generator=g, device=dev)) < op.p)
+    if isinstance(op, RandomRotation):
+        lo, hi = _degree_range(op.degrees)
+        return Drawn(op, angle=_per_copy(generators, lambda g: _uniform(b, lo, hi, g, dev)))
+    if isinstance(op, RandomAffine):
         lo, hi = _degree_range(op.degrees)
         angles, shifts, scales = [], [], []
-        for g in gens:  # per copy, in torchvision's order: angle, translation, scale
+        for g in generators:  # per copy, in torchvision's order: angle, translation, scale
             angles.append(_uniform(b, lo, hi, g, dev))
             if op.translate is not None:
                 max_dx, max_dy = op.translate[0] * w, op.translate[1] * h
@@ -121,6 +112,45 @@ class Augmenter:
                                            torch.round(_uniform(b, -max_dy, max_dy, g, dev))], dim=1))
             if op.scale is not None:
                 scales.append(_uniform(b, op.scale[0], op.scale[1], g, dev))
+        return Drawn(op, angle=torch.cat(angles), translate=torch.cat(shifts) if shifts else None,
+                     scale=torch.cat(scales) if scales else None)
+    raise TypeError(f"unknown augmentation {op!r}")
+
+
+def apply_drawn(x: torch.Tensor, drawn: Drawn) -> torch.Tensor:
+    """The op with its drawn parameters on x [N, C, H, W]: a pure function of both, no random numbers."""
+    op = drawn.op
+    if isinstance(op, CenterCropResize):
+        return center_crop_resize(x, op, drawn.apply)
+    if isinstance(op, RandomRotation):
+        return affine(x, drawn.angle, interpolation=op.interpolation, fill=op.fill)
+    if isinstance(op, RandomAffine):
         # RandomAffine hands its angle to F.affine, whose angle is clockwise (F.rotate's is counter-clockwise)
-        return affine(x, -torch.cat(angles), torch.cat(shifts) if shifts else None,
-                      torch.cat(scales) if scales else None, op.interpolation, op.fill)
+        return affine(x, -drawn.angle, drawn.translate, drawn.scale, op.interpolation, op.fill)
+    raise TypeError(f"unknown augmentation {op!r}")
+
+
+class Augmenter:
+    """The recipe's augmentation list as one callable over a stack of K copies' batches.
+
+    `__call__(x, generators)` takes x [K, B, C, H, W] and one generator per copy;
+    parameters for copy k are drawn from generators[k] in a fixed order. Pass a list as `record`
+    to get each op's `Drawn` parameters appended to it (tests compare them with reference ops).
+    """
+
+    def __init__(self, entries):
+        self.ops = [augmentation_op(e) for e in entries]
+
+    def __bool__(self):
+        return bool(self.ops)
+
+    def __call__(self, x: torch.Tensor, generators: list[torch.Generator],
+                 record: list[Drawn] | None = None) -> torch.Tensor:
+        k, b = x.shape[:2]
+        flat = x.reshape(k * b, *x.shape[2:])
+        for op in self.ops:
+            drawn = draw(op, flat, b, generators)
+            if record is not None:
+                record.append(drawn)
+            flat = apply_drawn(flat, drawn)
+        return flat.reshape(x.shape)

@@ -11,27 +11,15 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import subprocess
 from pathlib import Path
 
 from harness.cache import atomic_write_text, code_version
 from harness.claims import ClaimResult
+from harness.gitinfo import head_commit
 from harness.results import SpecRun
 from harness.specs import LoadedSpec
 
 FORMAT = 1
-
-
-def git_commit(cwd: Path | None = None) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10)
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=cwd,
-                               capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    if out.returncode != 0:
-        return None
-    return out.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], parameters: int) -> dict:
@@ -44,7 +32,7 @@ def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], p
         "spec_hash": loaded.spec_hash,
         "training_hash": loaded.training_hash,
         "code_version": code_version(),
-        "git_commit": git_commit(loaded.path.parent),
+        "git_commit": head_commit(),  # the project's, read without running git
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": run.environment,
         "device_kind": run.environment["device"].split(":")[0],

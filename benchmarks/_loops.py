@@ -185,7 +185,7 @@ def plain_loop(s, data: MNIST, steps: int, device: torch.device):
 
 def engine_loop(s, data: MNIST, steps: int, device: torch.device, seeds: int):
     """The engine as the audit runs it: runner.plan_for decides stacking and memory format."""
-    stack, channels_last = plan_for(device, s.architecture, seeds, None)
+    stack, channels_last = plan_for(device, s, seeds, None)
     options = RunOptions(device=device, epochs=1, max_batches=steps, test_limit=1, channels_last=channels_last)
     groups = [list(range(seeds))[i:i + stack] for i in range(0, seeds, stack)]
 

@@ -16,7 +16,7 @@ from harness.claims import ClaimResult, judge_all
 from harness.data import MNIST, load_mnist
 from harness.engine import RunOptions
 from harness.model import build_model, count_parameters
-from harness.records import build_record, write_record
+from harness.records import build_record, read_record, record_path, write_record
 from harness.results import SpecRun
 from harness.runner import run_spec
 from harness.specs import LoadedSpec
@@ -63,14 +63,21 @@ class Audit:
         return self._mnist
 
     def seeds_for(self, loaded: LoadedSpec) -> list[int]:
-        return list(range(self.seeds or loaded.spec.seeds))
+        return list(range(self.seeds)) if self.seeds else loaded.spec.seed_values
+
+    def committed_record(self, loaded: LoadedSpec) -> dict | None:
+        """The spec's record on this device kind, whose seeds the runner reuses (none with --no-cache)."""
+        if self.results_dir is None or self.refresh:
+            return None
+        return read_record(record_path(self.results_dir, loaded, self.device.type))
 
     def reproduce(self, loaded: LoadedSpec) -> tuple[SpecRun, list[ClaimResult]]:
         """Full documented training (cached per session and on disk), every claim judged, record written."""
         if loaded.id not in self._runs:
             options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id,
                                  train_limit=self.train_subset, test_limit=self.test_subset)
-            run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh, self.stack)
+            run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh, self.stack,
+                           record=self.committed_record(loaded))
             params = count_parameters(build_model(loaded.spec.architecture))[0]
             results = judge_all(loaded, run.curves if run.curves else None, run.epochs, params)
             if run.outcome != "ok":

@@ -1,11 +1,18 @@
-"""The results cache: a finished seed's curves, keyed by everything that decides them.
+"""The results cache: finished seeds' curves, keyed by what decides them.
 
-Key = the spec's training hash (architecture + recipe) + the code version (a
-hash of the modules that train) + the environment (torch, device, threads)
-+ the run shape (epochs/subset overrides) + the seed. An unchanged claim is
-therefore never retrained; `--no-cache` forces a fresh run. The cache lives
-outside the repository (`AUDIT_CACHE_DIR`, default ~/.cache/mnist-readme-audit),
-with the per-epoch checkpoints of runs in progress beside it.
+Key of one seed = the spec's training hash (canonical architecture + recipe,
+`LoadedSpec.training_hash`) + `TRAINING_SEMANTICS` + the environment (torch
+version, device kind and name) + the run shape (epochs/subset overrides) + the
+seed. Nothing else: editing a module, a comment, a claim or a rule never
+misses the cache. How a seed was trained bitwise (seeds stacked together,
+thread count, memory format) changes only the order of floating-point sums;
+it is stored with each seed, in the cache and in the record, not in the key.
+
+The seeds trained together are written as ONE entry file (atomically, with a
+SHA-256 over key and content), so a kill between two seeds' writes cannot
+leave a group half-cached and retrain one seed alone under another plan.
+An entry whose checksum, format or keys do not match is a miss. Entries are
+JSON: nothing read from the cache runs code.
 """
 
 from __future__ import annotations
@@ -13,24 +20,18 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from functools import lru_cache
+import warnings
 from pathlib import Path
 
 from filelock import FileLock
 
 from harness.results import SeedCurve
 
-# Modules whose code decides a training result.
-TRAINING_MODULES = ("augment", "data", "engine", "layers", "model", "recipe", "schema", "stacked")
-
-
-@lru_cache(maxsize=1)
-def code_version() -> str:
-    root = Path(__file__).resolve().parent
-    digest = hashlib.sha256()
-    for name in TRAINING_MODULES:
-        digest.update((root / f"{name}.py").read_bytes())
-    return digest.hexdigest()[:12]
+# Bump when a change alters what training computes for an unchanged spec and seed (an engine,
+# layer, augmentation, data or default-argument change). tests/test_golden.py fails on such a
+# change until this is bumped and its golden curve updated.
+TRAINING_SEMANTICS = 1
+ENTRY_FORMAT = 2
 
 
 def default_cache_dir() -> Path:
@@ -45,33 +46,95 @@ def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(folder: Path, name: str) -> None:
+    """Temporary files of `name` left by a killed writer (`.NAME.PID.tmp`, PID no longer running)."""
+    for tmp in folder.glob(f".{name}.*.tmp"):
+        pid = tmp.name[len(name) + 2:-4]
+        if pid.isdigit() and not _alive(int(pid)):
+            tmp.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def seed_key(training_hash: str, env_key: dict, shape: dict, seed: int) -> str:
+    blob = json.dumps({"spec": training_hash, "semantics": TRAINING_SEMANTICS, "env": env_key, "shape": shape,
+                       "seed": seed}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:24]
+
+
+def _checksum(entries: dict, meta: dict) -> str:
+    return hashlib.sha256(json.dumps({"entries": entries, "meta": meta}, sort_keys=True).encode()).hexdigest()
 
 
 class ResultsCache:
     def __init__(self, root: Path | None = None):
         self.root = Path(root) if root is not None else default_cache_dir()
 
-    def key(self, training_hash: str, env_key: dict, shape: dict, seed: int) -> str:
-        blob = json.dumps({"spec": training_hash, "code": code_version(), "env": env_key, "shape": shape,
-                           "seed": seed}, sort_keys=True)
-        return hashlib.sha256(blob.encode()).hexdigest()[:24]
+    key = staticmethod(seed_key)
 
-    def _path(self, file_id: str, key: str) -> Path:
-        return self.root / "runs" / file_id / f"{key}.json"
+    def _folder(self, file_id: str) -> Path:
+        return self.root / "runs" / file_id
+
+    def get_many(self, file_id: str, keys: dict[int, str]) -> dict[int, tuple[SeedCurve, dict]]:
+        """The cached seeds among `keys` ({seed: key}): {seed: (curve, how it was trained)}."""
+        wanted = {k: s for s, k in keys.items()}
+        found: dict[int, tuple[SeedCurve, dict]] = {}
+        folder = self._folder(file_id)
+        for path in sorted(folder.glob("*.json")) if folder.is_dir() else []:
+            entry = self._read(path)
+            if entry is None:
+                continue
+            for key, curve in entry["entries"].items():
+                if key in wanted and wanted[key] not in found:
+                    found[wanted[key]] = (SeedCurve.from_json(curve), entry["meta"])
+        return found
 
     def get(self, file_id: str, key: str) -> SeedCurve | None:
-        path = self._path(file_id, key)
-        try:
-            return SeedCurve.from_json(json.loads(path.read_text(encoding="utf-8"))["curve"])
-        except FileNotFoundError:
-            return None
-        except (OSError, ValueError, KeyError, TypeError):
-            return None  # a damaged entry is a miss; the fresh result replaces it
+        hit = self.get_many(file_id, {0: key})
+        return hit[0][0] if hit else None
 
-    def put(self, file_id: str, key: str, curve: SeedCurve, meta: dict) -> None:
-        atomic_write_text(self._path(file_id, key), json.dumps({"meta": meta, "curve": curve.to_json()}))
+    @staticmethod
+    def _read(path: Path) -> dict | None:
+        """A valid entry, or None: a damaged, foreign or unreadable file is a miss (and says so)."""
+        try:
+            if path.stat().st_size > 64 << 20:
+                raise ValueError("larger than any entry the harness writes")
+            data = json.loads(path.read_text(encoding="utf-8"))
+            if data.get("format") != ENTRY_FORMAT or data.get("checksum") != _checksum(data["entries"], data["meta"]):
+                raise ValueError("checksum or format mismatch")
+            for curve in data["entries"].values():
+                SeedCurve.from_json(curve)
+            return data
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            warnings.warn(f"results cache: ignoring {path}: {exc}", RuntimeWarning, stacklevel=3)
+            return None
+
+    def put_group(self, file_id: str, curves: dict[str, SeedCurve], meta: dict) -> Path:
+        """Write the seeds trained together ({key: curve}) as one atomic, checksummed entry."""
+        entries = {key: curve.to_json() for key, curve in curves.items()}
+        name = hashlib.sha256("".join(sorted(curves)).encode()).hexdigest()[:24]
+        path = self._folder(file_id) / f"{name}.json"
+        text = json.dumps({"format": ENTRY_FORMAT, "entries": entries, "meta": meta,
+                           "checksum": _checksum(entries, meta)})
+        atomic_write_text(path, text)
+        return path
 
     def lock(self, file_id: str) -> FileLock:
         """One trainer per spec across processes (xdist workers, parallel jobs)."""
@@ -79,6 +142,7 @@ class ResultsCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         return FileLock(str(path))
 
-    def checkpoint_path(self, file_id: str, keys: list[str]) -> Path:
-        group = hashlib.sha256("".join(keys).encode()).hexdigest()[:16]
+    def checkpoint_path(self, file_id: str, keys: list[str], plan: dict) -> Path:
+        """Per group and plan: a resumed run continues exactly the computation it started."""
+        group = hashlib.sha256(json.dumps([keys, plan], sort_keys=True).encode()).hexdigest()[:16]
         return self.root / "checkpoints" / f"{file_id}-{group}.pt"

@@ -18,9 +18,9 @@ from __future__ import annotations
 
 import math
 import os
-import platform
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -28,6 +28,7 @@ import torch
 
 from harness.augment import Augmenter
 from harness.data import MNIST
+from harness.environment import configure_determinism
 from harness.model import build_stacked
 from harness.recipe import copy_losses, make_optimizer, make_scheduler, steps_per_epoch
 from harness.results import SeedCurve
@@ -35,6 +36,10 @@ from harness.schema import Spec
 
 CHECK_EVERY = 25  # steps between host syncs (divergence, time budget, progress)
 EARLY_CHECKS = frozenset({1, 2, 4, 8, 16})  # extra checks at the start: diverging recipes stop within a few steps
+
+
+class CheckpointDiscarded(RuntimeError):
+    """A checkpoint could not be used; `train` starts again from scratch."""
 
 
 class RunTimeout(RuntimeError):
@@ -108,58 +113,37 @@ def seed_generators(seed: int, device: torch.device) -> dict[str, torch.Generato
     return gens
 
 
-def configure_determinism(device: torch.device) -> dict:
-    """As deterministic as PyTorch allows on the device; returns the flags for the record."""
-    flags = {"torch_threads": torch.get_num_threads()}
-    if device.type == "cuda":
-        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-        torch.backends.cudnn.deterministic = True
-        torch.backends.cudnn.benchmark = False
-        torch.use_deterministic_algorithms(True, warn_only=True)
-        flags.update(cudnn_deterministic=True, cudnn_benchmark=False, deterministic_algorithms="warn_only",
-                     cublas_workspace_config=os.environ["CUBLAS_WORKSPACE_CONFIG"],
-                     cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
-                     matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
-    return flags
-
-
-def environment(device: torch.device) -> dict:
-    env = {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
-           "device": str(device), "device_name": _device_name(device), "cpu_count": os.cpu_count(),
-           "determinism": configure_determinism(device)}
-    if device.type == "cuda":
-        env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
-    return env
-
-
-def _device_name(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
-def environment_key(device: torch.device) -> dict:
-    """What makes results differ bitwise between machines: part of the cache key."""
-    env = environment(device)
-    return {"torch": env["torch"], "device": device.type, "device_name": env["device_name"],
-            "threads": env["determinism"]["torch_threads"], "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
-
-
 # --------------------------------------------------------------------------- training
+
+class SchedulerBoundary:
+    """The one place the LR scheduler is stepped: after each batch, or after each epoch (with its test
+    metric for ReduceLROnPlateau), as the recipe says."""
+
+    def __init__(self, recipe, scheduler):
+        self.scheduler = scheduler
+        self.every = recipe.scheduler.step_every if scheduler is not None else None
+        self.monitor = getattr(recipe.scheduler, "monitor", None)
+
+    def after_batch(self) -> None:
+        if self.every == "batch":
+            self.scheduler.step()
+
+    def after_epoch(self, test_loss: list[float], test_accuracy: list[float]) -> None:
+        if self.every != "epoch":
+            return
+        if self.monitor is None:
+            self.scheduler.step()
+        else:  # one model per decision: runner.plan_for never stacks a plateau recipe
+            assert len(test_loss) == 1, "ReduceLROnPlateau decides per seed; its seeds train one at a time"
+            self.scheduler.step(test_loss[0] if self.monitor == "test_loss" else test_accuracy[0])
+
 
 class TrainStep:
     """One optimisation step of the K-copy model on one batch per copy; free of host syncs."""
 
-    def __init__(self, spec: Spec, model, optimizer, scheduler, data: DeviceData, gens, fmt):
+    def __init__(self, spec: Spec, model, optimizer, boundary: SchedulerBoundary, data: DeviceData, gens, fmt):
         self.recipe, self.model, self.optimizer, self.data, self.fmt = spec.recipe, model, optimizer, data, fmt
-        per_batch = scheduler is not None and spec.recipe.scheduler.step_every == "batch"
-        self.batch_scheduler = scheduler if per_batch else None
+        self.boundary = boundary
         self.augment = Augmenter(spec.recipe.augmentation)
         self.augment_gens = [g["augment"] for g in gens]
 
@@ -176,13 +160,15 @@ class TrainStep:
         self.optimizer.zero_grad(set_to_none=True)
         losses.sum().backward()
         self.optimizer.step()
-        if self.batch_scheduler is not None:
-            self.batch_scheduler.step()
+        self.boundary.after_batch()
         return losses.detach(), (out.detach().argmax(-1) == y).sum(1)
 
 
 def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> list[SeedCurve]:
-    """Train `seeds` of `spec` together; one SeedCurve per seed."""
+    """Train `seeds` of `spec` together; one SeedCurve per seed.
+
+    With `options.checkpoint`, the state after every epoch (the last included) is saved there and a
+    run finding it resumes; the caller removes it once the curves are stored (runner.py)."""
     recipe, device, k = spec.recipe, options.device, len(seeds)
     configure_determinism(device)
     data = device_data(mnist, spec, options)
@@ -197,16 +183,24 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
     model.set_dropout_generators([g["dropout"] for g in gens])
     optimizer = make_optimizer(recipe, model.parameters())
     scheduler = make_scheduler(recipe, optimizer, epochs, steps)
-    train_step = TrainStep(spec, model, optimizer, scheduler, data, gens, fmt)
+    boundary = SchedulerBoundary(recipe, scheduler)
+    train_step = TrainStep(spec, model, optimizer, boundary, data, gens, fmt)
     curves = [SeedCurve(seed) for seed in seeds]
     diverged = torch.zeros(k, dtype=torch.bool, device=device)
     start_epoch = 0
-    if options.checkpoint and options.checkpoint.is_file():
-        start_epoch, curves, diverged = _resume(options.checkpoint, model, optimizer, scheduler, gens, device)
+    if options.checkpoint:
+        try:
+            resumed = _resume(options.checkpoint, seeds, model, optimizer, scheduler, gens, device)
+        except CheckpointDiscarded:
+            return train(spec, mnist, seeds, options)  # the file is gone; rebuild everything it may have touched
+        if resumed is not None:
+            start_epoch, curves, diverged = resumed
 
     started = time.monotonic()
     bar = _progress(options, epochs * steps, start_epoch * steps)
     for epoch in range(start_epoch, epochs):
+        if bool(diverged.all()):
+            break  # resumed after the epoch where every copy diverged
         model.train()
         order = torch.stack([torch.randperm(data.train_size, generator=g["order"], device=device) for g in gens])
         loss_sum = torch.zeros(k, device=device)
@@ -230,23 +224,20 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
                 if bool(diverged.all()):
                     break  # nothing left to learn; the evaluation below records the diverged state
         bar.update(step + 1 - bar_step)
-        if scheduler is not None and train_step.batch_scheduler is None:
-            scheduler.step()
         test_acc, test_loss = evaluate(model, data, recipe.test_batch_size, fmt)
+        boundary.after_epoch(test_loss, test_acc)
         train_acc = (100.0 * correct.double() / seen).tolist()
         train_loss = (loss_sum.double() / (step + 1)).tolist()
         _record_epoch(curves, epoch, diverged.tolist(), test_acc, test_loss, train_acc, train_loss,
                       optimizer.param_groups[0]["lr"])
         if options.checkpoint:
-            _save_checkpoint(options.checkpoint, epoch + 1, model, optimizer, scheduler, gens, curves, diverged)
+            _save_checkpoint(options.checkpoint, seeds, epoch + 1, model, optimizer, scheduler, gens, curves, diverged)
         if bool(diverged.all()):
             break
         if epoch + 1 < epochs:
             _check_time(options, started, curves, epoch + 1)
     bar.close()
     _fill_diverged(curves, epochs)
-    if options.checkpoint and options.checkpoint.exists():
-        options.checkpoint.unlink()
     return curves
 
 
@@ -319,25 +310,47 @@ def _progress(options: RunOptions, total: int, initial: int):
 
 # --------------------------------------------------------------------------- checkpoints
 
-def _save_checkpoint(path: Path, epoch, model, optimizer, scheduler, gens, curves, diverged) -> None:
-    state = {"format": 1, "epoch": epoch, "model": model.state_dict(), "optimizer": optimizer.state_dict(),
+CHECKPOINT_FORMAT = 2
+
+
+def _save_checkpoint(path: Path, seeds, epoch, model, optimizer, scheduler, gens, curves, diverged) -> None:
+    """Tensors and plain values only: `_resume` loads it with `weights_only=True` (no pickle code runs)."""
+    state = {"format": CHECKPOINT_FORMAT, "seeds": list(seeds), "epoch": epoch, "model": model.state_dict(),
+             "optimizer": optimizer.state_dict(),
              "scheduler": scheduler.state_dict() if scheduler is not None else None,
              "generators": [{p: g.get_state() for p, g in gen.items()} for gen in gens],
              "curves": [c.to_json() for c in curves], "diverged": diverged.cpu()}
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    torch.save(state, tmp)
-    os.replace(tmp, path)  # atomic: a kill leaves the previous checkpoint intact
+    try:
+        torch.save(state, tmp)
+        os.replace(tmp, path)  # atomic: a kill leaves the previous checkpoint intact
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
-def _resume(path: Path, model, optimizer, scheduler, gens, device):
-    state = torch.load(path, map_location=device, weights_only=False)
-    model.load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    if scheduler is not None:
-        scheduler.load_state_dict(state["scheduler"])
-    for gen, saved in zip(gens, state["generators"]):
-        for purpose, g in gen.items():
-            g.set_state(saved[purpose].cpu())
-    curves = [SeedCurve.from_json(c) for c in state["curves"]]
-    return state["epoch"], curves, state["diverged"].to(device)
+def _resume(path: Path, seeds, model, optimizer, scheduler, gens, device):
+    """(epoch, curves, diverged) from a checkpoint of this very run, or None to start fresh.
+
+    A damaged, foreign or unreadable checkpoint is discarded with a warning: it never blocks a spec."""
+    if not path.is_file():
+        return None
+    try:
+        state = torch.load(path, map_location=device, weights_only=True)
+        if state.get("format") != CHECKPOINT_FORMAT or state.get("seeds") != list(seeds):
+            raise ValueError("not a checkpoint of this run")
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(state["scheduler"])
+        for gen, saved in zip(gens, state["generators"], strict=True):
+            for purpose, g in gen.items():
+                g.set_state(saved[purpose].cpu())
+        curves = [SeedCurve.from_json(c) for c in state["curves"]]
+        return int(state["epoch"]), curves, state["diverged"].to(device)
+    except Exception as exc:  # any unreadable file means: start fresh
+        warnings.warn(f"discarding checkpoint {path}: {type(exc).__name__}: {exc}; the run starts fresh",
+                      RuntimeWarning, stacklevel=2)
+        path.unlink(missing_ok=True)
+        # a partial load may have touched the model or optimizer: the caller rebuilds them
+        raise CheckpointDiscarded from exc

@@ -72,6 +72,8 @@ class ReceptiveField(BaseModel):
 class Layer(Strict):
     kind: ClassVar[str]
     shorthand: ClassVar[str | None] = None  # field that a scalar value sets
+    # False: no exact K-copy form (harness.stacked); such a model trains one seed at a time, as its plain module
+    stackable: ClassVar[bool] = True
     name: str | None = Field(default=None, pattern=r"^[A-Za-z_][A-Za-z0-9_]*$",
                              description="Optional name, used by `architecture.modify` and in summaries.")
 

@@ -9,7 +9,7 @@ from torch import nn
 
 from harness.layers import Layer, ReceptiveField, Shape, ShapeError
 from harness.schema import Architecture
-from harness.stacked import StackedNet
+from harness.stacked import StackedNet, Unstacked
 
 # The harness builds every spec in the fast tier; refuse sizes that would only exhaust memory.
 MAX_PARAMETERS = 50_000_000
@@ -77,9 +77,17 @@ def build_seeded(arch: Architecture, seed: int) -> nn.Sequential:
 def build_stacked(arch: Architecture, seeds: list[int]) -> StackedNet:
     """K copies in one module, copy k initialised exactly as `build_seeded(arch, seeds[k])`."""
     planned = plan(arch)
-    net = StackedNet([p.layer.build_stacked(p.in_shape, len(seeds)) for p in planned], copies=len(seeds))
+    net = StackedNet([_stacked_layer(p, len(seeds)) for p in planned], copies=len(seeds))
     net.load_copies([build_seeded(arch, s) for s in seeds])
     return net
+
+
+def _stacked_layer(planned: PlannedLayer, copies: int) -> nn.Module:
+    if planned.layer.stackable:
+        return planned.layer.build_stacked(planned.in_shape, copies)
+    if copies != 1:
+        raise ValueError(f"{planned.layer.describe()} has no stacked form: train its seeds one at a time")
+    return Unstacked(planned.layer.build(planned.in_shape))
 
 
 def _named(planned: PlannedLayer, module: nn.Module) -> nn.Module:

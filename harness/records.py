@@ -13,7 +13,7 @@ import datetime as dt
 import json
 from pathlib import Path
 
-from harness.cache import atomic_write_text, code_version
+from harness.cache import TRAINING_SEMANTICS, atomic_write_text
 from harness.claims import ClaimResult
 from harness.gitinfo import head_commit
 from harness.results import SpecRun
@@ -31,7 +31,7 @@ def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], p
         "source": {"file": spec.source.file, "section": spec.source.section},
         "spec_hash": loaded.spec_hash,
         "training_hash": loaded.training_hash,
-        "code_version": code_version(),
+        "semantics_version": TRAINING_SEMANTICS,
         "git_commit": head_commit(),  # the project's, read without running git
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": run.environment,
@@ -41,9 +41,11 @@ def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], p
         "options": run.options,
         "outcome": run.outcome,
         "error": run.error,
+        "error_trace": run.error_trace,
         "train_seconds": round(run.train_seconds, 3),
         "from_cache": run.from_cache,
         "stacks": run.stacks,
+        "trained_with": run.trained_with,
         "parameters": parameters,
         "fidelity": {k: v.level for k, v in spec.fidelity.items()},
         "findings": [f.model_dump(mode="json", exclude_none=True) for f in spec.findings],
@@ -60,6 +62,15 @@ def write_record(results_dir: Path, loaded: LoadedSpec, record: dict) -> Path:
     path = record_path(results_dir, loaded, record["device_kind"])
     atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True) + "\n")
     return path
+
+
+def read_record(path: Path) -> dict | None:
+    """One record, or None when absent, unreadable or of another format."""
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == FORMAT else None
 
 
 def load_records(results_dir: Path) -> list[dict]:

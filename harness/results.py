@@ -48,7 +48,7 @@ class SpecRun:
     error_trace: str | None = None
     options: dict = field(default_factory=dict)
     stacks: list[list[int]] = field(default_factory=list)  # seeds trained together, per training call
-    sources: list[str] = field(default_factory=list)       # per seed: trained | cache | record
+    trained_with: list[dict] = field(default_factory=list)  # per seed: source (trained|cache|record), stack, threads
 
     @property
     def complete(self) -> bool:

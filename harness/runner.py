@@ -1,5 +1,9 @@
-"""Run one spec for a set of seeds: cache first, train what is missing, capture faults.
+"""Run one spec for a set of seeds: reuse what exists, train what is missing, capture faults.
 
+A seed's curves come from, in order: the results cache, the committed record
+of an earlier run (same training hash, training semantics, environment and run
+shape), or training. Seeds trained together are cached as one atomic entry
+before their checkpoint is removed, so a kill at any point resumes exactly.
 A fault (time budget, CUDA out of memory, any other error) becomes the run's
 outcome, recorded with whatever was measured; it never takes the suite down.
 """
@@ -12,11 +16,14 @@ from dataclasses import replace
 
 import torch
 
-from harness.cache import ResultsCache, code_version
+from harness.cache import TRAINING_SEMANTICS, ResultsCache, remove_stale_temporaries
 from harness.data import MNIST
-from harness.engine import RunOptions, RunTimeout, environment, environment_key, train
+from harness.engine import RunOptions, RunTimeout, train
+from harness.environment import capture, environment_key
 from harness.results import SeedCurve, SpecRun
 from harness.specs import LoadedSpec
+
+NARROW = 20  # widest conv (output channels) of a "narrow" model, for the CPU plan below
 
 
 def _is_oom(exc: BaseException) -> bool:
@@ -25,7 +32,11 @@ def _is_oom(exc: BaseException) -> bool:
     return isinstance(exc, oom_types) or "out of memory" in str(exc).lower()
 
 
-NARROW = 20  # widest conv (output channels) of a "narrow" model, for the CPU plan below
+def stackable(spec) -> bool:
+    """Can the seeds train as one stacked model and stay exactly the README's model each?
+    Not when a layer has no stacked form, nor when the scheduler decides per model (ReduceLROnPlateau)."""
+    layers_ok = all(layer.stackable for layer in spec.architecture.layer_list())
+    return layers_ok and getattr(spec.recipe.scheduler, "monitor", None) is None
 
 
 def cpu_plan(arch, seeds: int) -> tuple[int, bool]:
@@ -42,43 +53,74 @@ def cpu_plan(arch, seeds: int) -> tuple[int, bool]:
     return 1, True
 
 
-def plan_for(device: torch.device, arch, seeds: int, stack: int | None) -> tuple[int, bool | None]:
+def plan_for(device: torch.device, spec, seeds: int, stack: int | None) -> tuple[int, bool | None]:
     """Seeds per stacked model and memory format. On CUDA, a step of these small models is bound by
     kernel launches, which stacking amortises, so every seed trains together (not measured here)."""
     if device.type == "cuda":
-        return stack or seeds, None
-    size, channels_last = cpu_plan(arch, seeds)
-    if stack:
-        size, channels_last = stack, stack > 1 or channels_last
+        size, channels_last = stack or seeds, None
+    else:
+        size, channels_last = cpu_plan(spec.architecture, seeds)
+        if stack:
+            size, channels_last = stack, stack > 1 or channels_last
+    if not stackable(spec):
+        size = 1
     return size, channels_last
 
 
+def reusable_seeds(record: dict | None, loaded: LoadedSpec, env_key: dict, shape: dict) -> dict[int, tuple]:
+    """{seed: (curve, how it was trained)} from a committed record of the same computation."""
+    if not record or record.get("training_hash") != loaded.training_hash:
+        return {}
+    if record.get("semantics_version") != TRAINING_SEMANTICS or record.get("outcome") != "ok":
+        return {}
+    if environment_key(record.get("environment") or {"torch": None, "device": "", "device_name": None}) != env_key:
+        return {}
+    if {k: (record.get("options") or {}).get(k) for k in shape} != shape:
+        return {}
+    out = {}
+    per_seed = record.get("trained_with") or [{} for _ in record.get("curves", [])]
+    for curve, how in zip(record.get("curves", []), per_seed):
+        if curve.get("outcome") in ("ok", "diverged"):
+            seed_curve = SeedCurve.from_json(curve)
+            out[seed_curve.seed] = (seed_curve, {**how, "source": "record"})
+    return out
+
+
 def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOptions,
-             cache: ResultsCache | None = None, refresh: bool = False, stack: int | None = None) -> SpecRun:
+             cache: ResultsCache | None = None, refresh: bool = False, stack: int | None = None,
+             record: dict | None = None) -> SpecRun:
+    """Curves for `seeds` of `loaded`; `record` is the spec's committed record, whose seeds are reused."""
     spec = loaded.spec
     epochs = options.epochs or spec.recipe.epochs
-    env = environment(options.device)
-    # the plan (seeds per stacked model, memory format) changes results bitwise: it is part of the cache key
-    size, channels_last = plan_for(options.device, spec.architecture, len(seeds), stack)
+    env = capture(options.device)
+    env_key = environment_key(env)
+    size, channels_last = plan_for(options.device, spec, len(seeds), stack)
     if options.channels_last is None:
         options = replace(options, channels_last=channels_last)
-    shape = {**options.shape_key(), "stack": size, "channels_last": options.channels_last}
+    shape = options.shape_key()
     run = SpecRun(loaded.id, list(seeds), [], [], 0.0, epochs, env,
-                  options={**shape, "device": str(options.device), "timeout": options.timeout})
-    keys = {}
-    if cache is not None:
-        env_key = environment_key(options.device)
-        keys = {s: cache.key(loaded.training_hash, env_key, shape, s) for s in seeds}
-    found = {} if (cache is None or refresh) else {s: cache.get(loaded.file_id, keys[s]) for s in seeds}
-    missing = [s for s in seeds if found.get(s) is None]
+                  options={**shape, "stack": size, "channels_last": options.channels_last,
+                           "device": str(options.device), "timeout": options.timeout})
+    keys = {s: ResultsCache.key(loaded.training_hash, env_key, shape, s) for s in seeds}
+    found: dict[int, tuple[SeedCurve, dict]] = {}
+
+    def look_up() -> list[int]:
+        if not refresh:
+            if cache is not None:
+                hits = cache.get_many(loaded.file_id, {s: keys[s] for s in seeds if s not in found})
+                found.update({s: (c, {**meta.get("trained_with", {}), "source": "cache"}) for s, (c, meta) in hits.items()})
+            for s, hit in reusable_seeds(record, loaded, env_key, shape).items():
+                if s in keys and s not in found:
+                    found[s] = hit
+        return [s for s in seeds if s not in found]
+
+    missing = look_up()
     if missing:
         lock = cache.lock(loaded.file_id) if cache is not None else None
         if lock is not None:
             lock.acquire()
         try:
-            if cache is not None and not refresh:  # another worker may have trained them meanwhile
-                found.update({s: c for s in missing if (c := cache.get(loaded.file_id, keys[s])) is not None})
-                missing = [s for s in seeds if found.get(s) is None]
+            missing = look_up()  # another worker may have trained them meanwhile
             for group in (missing[i:i + size] for i in range(0, len(missing), size)):
                 found.update(_train(loaded, mnist, group, options, cache, keys, run))
                 if run.outcome != "ok":
@@ -87,17 +129,23 @@ def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOpt
             if lock is not None:
                 lock.release()
     for s in seeds:  # seeds left untrained after a failed group are on record as such
-        if found.get(s) is None:
-            found[s] = SeedCurve(s, outcome=run.outcome, detail=f"not trained: the run ended with {run.outcome}")
-    run.curves = [found[s] for s in seeds]
-    run.from_cache = [s not in missing for s in seeds]
+        if s not in found:
+            found[s] = (SeedCurve(s, outcome=run.outcome, detail=f"not trained: the run ended with {run.outcome}"),
+                        {"source": "none"})
+    run.curves = [found[s][0] for s in seeds]
+    run.trained_with = [found[s][1] for s in seeds]
+    run.from_cache = [found[s][1].get("source") != "trained" for s in seeds]
     return run
 
 
-def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, SeedCurve]:
+def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, tuple[SeedCurve, dict]]:
+    how = {"source": "trained", "stack": list(seeds), "threads": torch.get_num_threads(),
+           "channels_last": bool(options.channels_last)}
     checkpoint = options.checkpoint
     if cache is not None and checkpoint is None:
-        checkpoint = cache.checkpoint_path(loaded.file_id, [keys[s] for s in seeds])
+        checkpoint = cache.checkpoint_path(loaded.file_id, [keys[s] for s in seeds], {k: v for k, v in how.items()
+                                                                                      if k != "source"})
+        remove_stale_temporaries(checkpoint.parent, checkpoint.name)
     options = replace(options, checkpoint=checkpoint, label=options.label or loaded.id)
     started = time.monotonic()
     curves: list[SeedCurve] = []
@@ -110,17 +158,18 @@ def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int
     except Exception as exc:  # recorded, never raised: the rest of the suite carries on
         run.outcome = "oom" if _is_oom(exc) else "error"
         run.error = f"{type(exc).__name__}: {exc}"
-        run.error_trace = traceback.format_exc(limit=8)
+        run.error_trace = traceback.format_exc()
         curves = [SeedCurve(s, outcome=run.outcome, detail=run.error) for s in seeds]
         if options.device.type == "cuda":
             torch.cuda.empty_cache()
     finally:
         run.train_seconds += time.monotonic() - started
-    by_seed = {c.seed: c for c in curves}
-    if cache is not None and run.outcome == "ok":
-        meta = {"spec": loaded.id, "code": code_version(), "seeds_trained_together": list(seeds),
-                "train_seconds": run.train_seconds, "environment": run.environment}
-        for seed, curve in by_seed.items():
-            cache.put(loaded.file_id, keys[seed], curve, meta)
+    by_seed = {c.seed: (c, how) for c in curves}
+    if run.outcome == "ok":
+        if cache is not None:
+            cache.put_group(loaded.file_id, {keys[s]: c for s, (c, _) in by_seed.items()},
+                            {"spec": loaded.id, "trained_with": how, "train_seconds": round(run.train_seconds, 3),
+                             "environment": run.environment})
+        if checkpoint is not None:
+            checkpoint.unlink(missing_ok=True)  # only now: a kill before this line resumes from the last epoch
     return by_seed
-

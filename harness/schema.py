@@ -12,7 +12,7 @@ from typing import Annotated, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, model_validator
 
-from harness.layers import LayerEntry, PosInt, Strict, entry_layer
+from harness.layers import LayerEntry, NonNegInt, PosInt, Strict, entry_layer
 
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -160,7 +160,28 @@ class OneCycleLR(_Scheduler):
     three_phase: bool | None = None
 
 
-Scheduler = Annotated[StepLR | MultiStepLR | ExponentialLR | CosineAnnealingLR | OneCycleLR,
+class ReduceLROnPlateau(_Scheduler):
+    """Stepped after every epoch on a test metric, as READMEs of this genre do (`scheduler.step(test_loss)`).
+    One decision per seed: a spec with it trains each seed as its own model."""
+
+    type: Literal["ReduceLROnPlateau"]
+    step_every: Literal["epoch"] = "epoch"
+    monitor: Literal["test_loss", "test_accuracy"] = Field(
+        "test_loss", description="What `scheduler.step()` is given after each epoch")
+    mode: Literal["min", "max"] | None = None
+    factor: Annotated[float, Field(gt=0, lt=1)] | None = None
+    patience: NonNegInt | None = None
+    threshold: NonNegFloat | None = None
+    threshold_mode: Literal["rel", "abs"] | None = None
+    cooldown: NonNegInt | None = None
+    min_lr: NonNegFloat | None = None
+    eps: NonNegFloat | None = None
+
+    def kwargs(self) -> dict:
+        return self.model_dump(exclude={"type", "step_every", "monitor"}, exclude_none=True)
+
+
+Scheduler = Annotated[StepLR | MultiStepLR | ExponentialLR | CosineAnnealingLR | OneCycleLR | ReduceLROnPlateau,
                       Field(discriminator="type")]
 
 
@@ -413,7 +434,13 @@ class Spec(Strict):
     source: Source
     architecture: Architecture
     recipe: Recipe
-    seeds: PosInt = Field(3, description="Seeds trained by default (--seeds overrides)")
+    seeds: PosInt | Annotated[list[NonNegInt], Field(min_length=1)] = Field(
+        3, description="Seeds trained by default: a count (seeds 0..N-1) or the README's own values, e.g. [1] "
+                       "(--seeds overrides)")
+
+    @property
+    def seed_values(self) -> list[int]:
+        return list(range(self.seeds)) if isinstance(self.seeds, int) else list(self.seeds)
     claims: Annotated[list[Claim], Field(min_length=1)]
     fidelity: dict[str, Fidelity]
     findings: list[Finding] = Field(default_factory=list)

@@ -337,12 +337,21 @@ class LoadedSpec:
     @cached_property
     def training_hash(self) -> str:
         """Hash of what decides a training run (architecture and recipe): the cache key's spec part."""
-        dumped = self.spec.model_dump(mode="json", include={"architecture", "recipe"}, warnings=False)
-        dumped["architecture"].pop("modify", None)
-        return _hash(dumped)
+        return _hash(training_form(self.spec))
 
     def trained_claims(self):
         return [c for c in self.spec.claims if c.kind in TRAINED_KINDS]
+
+
+def training_form(spec: Spec) -> dict:
+    """The canonical form of what decides a curve: the resolved layers (without names) and the recipe,
+    each without fields left at their defaults, so adding an optional field never changes a hash
+    (a changed default is a change of training semantics: bump cache.TRAINING_SEMANTICS)."""
+    arch = spec.architecture
+    layers = [{layer.kind: layer.model_dump(mode="json", exclude_defaults=True, exclude={"name"}, warnings=False)}
+              for layer in arch.layer_list()]
+    return {"input": list(arch.input), "classes": arch.classes, "layers": layers,
+            "recipe": spec.recipe.model_dump(mode="json", exclude_defaults=True, warnings=False)}
 
 
 def _hash(obj) -> str:

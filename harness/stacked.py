@@ -60,10 +60,12 @@ class FlatBatchNorm(nn.Module):
 
 
 class CopyDropout(nn.Module):
-    """Dropout whose mask for copy k comes from generator k.
+    """Dropout whose mask for copy k comes from generator k, drawn as nn.Dropout / nn.Dropout2d would.
 
-    Elementwise on ``[K, B, F]``; channelwise (Dropout2d) on ``[B, K*C, H, W]``.
-    Scaling by 1/(1-p) in training and identity in eval, as nn.Dropout.
+    Element-wise (nn.Dropout) on flat ``[K, B, F]`` or spatial ``[B, K*C, H, W]`` features: one
+    Bernoulli draw per sample and element. Channel-wise (nn.Dropout2d) on ``[B, K*C, H, W]``: one
+    draw per sample and channel. Copy k's mask has the shape a single model's would have, so a seed
+    sees the same masks alone or stacked. Scaled by 1/(1-p) in training, identity in eval.
     """
 
     def __init__(self, copies: int, p: float, channelwise: bool):
@@ -79,12 +81,24 @@ class CopyDropout(nn.Module):
     def forward(self, x):
         if not self.training or self.p == 0:
             return x
-        if self.channelwise:
-            b, kc = x.shape[:2]
-            mask = torch.stack(self._masks((b, kc // self.copies), x), dim=1).reshape(b, kc, 1, 1)
-        else:
+        if x.dim() == 3:  # flat features [K, B, F]: copy k's mask is [B, F]
             mask = torch.stack(self._masks(x.shape[1:], x), dim=0)
+        else:  # feature maps [B, K*C, H, W]: copy k's mask is [B, C, H, W] (or [B, C, 1, 1] channel-wise)
+            b, kc, h, w = x.shape
+            shape = (b, kc // self.copies, 1, 1) if self.channelwise else (b, kc // self.copies, h, w)
+            mask = torch.cat(self._masks(shape, x), dim=1)
         return x * mask / (1.0 - self.p)
+
+
+class Unstacked(nn.Module):
+    """A layer's plain module in a one-copy StackedNet: flat features travel as ``[1, B, F]``."""
+
+    def __init__(self, module: nn.Module):
+        super().__init__()
+        self.module = module
+
+    def forward(self, x):
+        return self.module(x[0]).unsqueeze(0) if x.dim() == 3 else self.module(x)
 
 
 class StackedNet(nn.Module):
@@ -126,9 +140,11 @@ class StackedNet(nn.Module):
 
 
 def _tensors(module: nn.Module) -> dict[str, torch.Tensor]:
-    """Parameters and buffers by their plain-module name (FlatBatchNorm wraps a BatchNorm1d)."""
+    """Parameters and buffers by their plain-module name (FlatBatchNorm and Unstacked wrap one)."""
     if isinstance(module, FlatBatchNorm):
         module = module.bn
+    elif isinstance(module, Unstacked):
+        module = module.module
     out = dict(module.named_parameters(recurse=False))
     out.update((n, b) for n, b in module.named_buffers(recurse=False) if b is not None)
     return out

@@ -1,0 +1,72 @@
+"""What machine and software a run happens on: captured read-only, once per run.
+
+`capture` only reads; `configure_determinism` is the one place that sets
+torch's global flags, and the engine calls it once per training call.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+from pathlib import Path
+
+import torch
+
+
+def configure_determinism(device: torch.device) -> None:
+    """As deterministic as PyTorch allows on the device (CUDA: cuDNN, cuBLAS, deterministic algorithms)."""
+    if device.type == "cuda":
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
+        torch.use_deterministic_algorithms(True, warn_only=True)
+
+
+def _determinism(device: torch.device) -> dict:
+    flags = {"torch_threads": torch.get_num_threads()}
+    if device.type == "cuda":
+        flags.update(cudnn_deterministic=torch.backends.cudnn.deterministic,
+                     cudnn_benchmark=torch.backends.cudnn.benchmark,
+                     deterministic_algorithms="warn_only" if torch.is_deterministic_algorithms_warn_only_enabled()
+                     else torch.are_deterministic_algorithms_enabled(),
+                     cublas_workspace_config=os.environ.get("CUBLAS_WORKSPACE_CONFIG"),
+                     cudnn_allow_tf32=torch.backends.cudnn.allow_tf32,
+                     matmul_allow_tf32=torch.backends.cuda.matmul.allow_tf32)
+    return flags
+
+
+def capture(device: torch.device) -> dict:
+    """The run's environment for the record (reads only)."""
+    env = {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
+           "device": str(device), "device_name": device_name(device), "cpu_count": os.cpu_count(),
+           "determinism": _determinism(device)}
+    if device.type == "cuda":
+        env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
+    return env
+
+
+def environment_key(env: dict) -> dict:
+    """What decides a curve beyond the spec and seed: torch version, device kind and model.
+
+    The thread count, the seeds stacked together and the memory format change only the order of
+    floating-point sums; they are recorded per seed, not part of the key (README, Determinism)."""
+    return {"torch": env["torch"], "device": env["device"].split(":")[0], "device_name": env["device_name"],
+            "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
+
+
+@lru_cache(maxsize=8)
+def _cpu_name() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_name(device: torch.device) -> str:
+    if device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    return _cpu_name()

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from harness.specs import LoadedSpec, SpecError, default_specs_dir, discover, load_all, load_spec
+from harness.terminal import safe
 
 
 def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
@@ -61,11 +62,11 @@ def cmd_list(args) -> int:
                 verdict = "match" if r["matches"] else "MISMATCH"
                 verdict += "" if (r["expected"] == "reproduced") == r["matches"] else f" (spec expects {r['expected']})"
             arch = r["fidelity"]["architecture"]
-            readme = r["source"]["file"].split("_")[0]
-            print(f"{r['id']:40} {readme:7} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
+            readme = safe(r["source"]["file"].split("_")[0])  # spec strings: controls escaped (harness.terminal)
+            print(f"{safe(r['id']):40} {readme:7} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")
             for f in r["findings"]:
                 extra = f" ({f['parameters']:,} parameters under its overrides)" if "parameters" in f else ""
-                print(f"{'':50}finding {f['id']}: {f['summary']}{extra}")
+                print(f"{'':50}finding {f['id']}: {safe(f['summary'])}{extra}")
         print(f"\n{len(rows)} specs", file=sys.stderr)
     for e in errors:
         print(e, file=sys.stderr)
@@ -92,7 +93,7 @@ def cmd_summary(args) -> int:
     from harness.model import summary
 
     loaded = find_spec(args.spec)
-    print(f"{loaded.id}: {loaded.spec.title}")
+    print(safe(f"{loaded.id}: {loaded.spec.title}"))
     print(summary(loaded.spec.architecture))
     return 0
 

@@ -19,8 +19,11 @@ from pathlib import Path
 import pytest
 
 from harness.claims import band_text
-from harness.pytest_options import PLUGIN_NAME, add_options, check_path_options, check_shard
+from harness.pytest_options import PLUGIN_NAME, add_options, check_path_options, claim_test_id
 from harness.specs import SpecError, default_specs_dir, discover, load_spec
+from harness.terminal import safe
+
+PROJECT = Path(__file__).resolve().parent  # the hooks below touch this project's tests only
 
 TIERS = ("smoke", "reproduce")
 
@@ -41,8 +44,7 @@ def _tier_enabled(config, tier: str) -> bool:
 
 def pytest_configure(config):
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
-        check_path_options(config)
-        check_shard(config)
+        check_path_options(config)  # option values themselves are checked as they are parsed
     config.addinivalue_line("markers", "smoke: trains every spec for a few batches (--smoke or -m smoke)")
     config.addinivalue_line("markers", "reproduce: full documented training, claims judged (--reproduce)")
     if config.pluginmanager.hasplugin("xdist"):
@@ -71,9 +73,9 @@ def _this_shard(config, entries):
     """`--shard K/N`: only the specs dealt to shard K (a spec that fails to load goes to shard 1)."""
     if not config.getoption("shard"):
         return entries
-    from harness.sharding import assign, parse_shard
+    from harness.sharding import assign
 
-    index, count = parse_shard(config.getoption("shard"))  # validated in pytest_configure
+    index, count = config.getoption("shard")  # (K, N), checked as the command line was parsed
     shards = assign([e for e in entries if not isinstance(e, SpecError)], count)
     return [e for e in entries if shards.get(_entry_id(e), 1) == index]
 
@@ -94,18 +96,19 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("spec", loaded, ids=[s.id for s in loaded])
     if "parameter_claim" in names:
         pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind == "parameters"]
-        metafunc.parametrize("parameter_claim", pairs, ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
+        metafunc.parametrize("parameter_claim", pairs, ids=[claim_test_id(s.id, c.claim_id) for s, c in pairs])
     if "trained_claim" in names:
         pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind != "parameters"]
         # ids `slug/name:claim`: harness.xdist_support keeps a spec's claims on one worker
-        metafunc.parametrize("trained_claim", pairs, ids=[f"{s.id}:{c.claim_id}" for s, c in pairs])
+        metafunc.parametrize("trained_claim", pairs, ids=[claim_test_id(s.id, c.claim_id) for s, c in pairs])
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tier tests run only when their tier is asked for (--smoke, --reproduce, or named in -m)."""
+    """Tier tests of this project run only when their tier is asked for (--smoke, --reproduce, or named in -m)."""
     keep, drop = [], []
     for item in items:
-        tiers = [t for t in TIERS if item.get_closest_marker(t)]
+        ours = Path(str(item.path)).is_relative_to(PROJECT)
+        tiers = [t for t in TIERS if ours and item.get_closest_marker(t)]
         (keep if all(_tier_enabled(config, t) for t in tiers) else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
@@ -129,7 +132,7 @@ def audit(pytestconfig):
         cache=ResultsCache(Path(cache_dir) if cache_dir else None),
         refresh=pytestconfig.getoption("no_cache"),
         results_dir=results_dir(pytestconfig),
-        timeout=pytestconfig.getoption("timeout"),
+        timeout=pytestconfig.getoption("run_timeout"),
         stack=pytestconfig.getoption("stack"),
         train_subset=pytestconfig.getoption("train_subset"),
         test_subset=pytestconfig.getoption("test_subset"),
@@ -145,11 +148,12 @@ def expect_verdict(request):
         row = {"spec": spec_id, **result.to_json(), "measured": result.measured_text()}
         request.node.user_properties.append(("audit_claim", json.dumps(row)))
         if result.expected == "unverifiable":
-            pytest.skip(f"unverifiable: {result.detail}")
+            pytest.skip(safe(f"unverifiable: {result.detail}"))
         if result.verdict == result.expected == "reproduced":
             return
         message = (f"{spec_id}:{result.claim_id}: claimed {result.claimed}, band {band_text(result.band)}, "
                    f"measured {result.measured_text()} ({result.verdict})" + (f"; {result.detail}" if result.detail else ""))
+        message = safe(message)  # claimed statements and details come from specs: controls escaped
         if result.verdict != result.expected:
             pytest.fail(f"expected {result.expected}, got {result.verdict}: {message}", pytrace=False)
         pytest.xfail(f"{result.verdict}, as recorded: {message}")
@@ -173,8 +177,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     rows = [("spec", "claim", "claimed", "band", "measured", "verdict", "")]
     for c in sorted(_collected, key=lambda c: (c["spec"], c["claim_id"])):
         mark = "ok" if c["verdict"] == c["expected"] else f"EXPECTED {c['expected'].upper()}"
-        rows.append((c["spec"], c["claim_id"], c["claimed"][:28], band_text(c["band"]), c["measured"],
-                     c["verdict"], mark))
+        rows.append((safe(c["spec"]), safe(c["claim_id"]), safe(c["claimed"][:28]), band_text(c["band"]),
+                     c["measured"], c["verdict"], mark))  # spec strings: controls escaped (harness.terminal)
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     tr = terminalreporter
     tr.write_sep("-", f"audit: {len(rows) - 1} claims")

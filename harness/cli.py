@@ -78,15 +78,21 @@ def cmd_check(args) -> int:
     if not paths:
         print("no spec files found", file=sys.stderr)
         return 1
-    failures = 0
+    failures, loaded = 0, []
     for path in paths:
         try:
-            load_spec(path)
+            loaded.append(load_spec(path))
         except SpecError as exc:
             failures += 1
             print(exc, file=sys.stderr)
     print(f"{len(paths) - failures} of {len(paths)} specs valid", file=sys.stderr)
-    return 1 if failures else 0
+    from harness.draft import escape
+    from harness.draft.sources import check_readmes  # the README each folder was written from
+
+    notes, bad_readmes = check_readmes(loaded, args.claims_dir)
+    for line in notes:
+        print(escape(line), file=sys.stderr)
+    return 1 if failures or bad_readmes else 0
 
 
 def cmd_summary(args) -> int:
@@ -145,6 +151,8 @@ def main(argv: list[str] | None = None) -> int:
 
     p = sub.add_parser("check", help="validate specs; exit 1 on any error")
     p.add_argument("paths", nargs="*", help="spec files or folders (default: specs/)")
+    p.add_argument("--claims-dir", type=Path, default=None,
+                   help="folder of the READMEs (default: $AUDIT_CLAIMS_DIR or ../shared/claims)")
     p.set_defaults(func=cmd_check)
 
     p = sub.add_parser("summary", help="per-layer table of one spec's model")
@@ -157,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness import cli_run  # training commands live with the engine
 
     cli_run.add_commands(sub)
+    from harness.draft.command import add_command as add_new  # `new`: draft a spec folder from a README
+
+    add_new(sub)
 
     args = parser.parse_args(argv)
     try:

@@ -27,6 +27,7 @@ Band = Annotated[list[float], Field(min_length=2, max_length=2, description="[lo
 class Source(Strict):
     file: Text = Field(description="README file name in shared/claims/")
     section: Text = Field(description="Section, table or log of the README that documents this iteration")
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$", description="SHA256 of the README (else _source.yaml's)")
 
 
 class Fidelity(Strict):

@@ -26,7 +26,7 @@ from functools import cached_property
 from pathlib import Path
 
 import yaml
-from pydantic import ValidationError
+from pydantic import Field, ValidationError
 
 from harness.layers import KINDS, Strict, layer_kind_of
 from harness.model import ArchitectureError, plan
@@ -155,6 +155,8 @@ class SourceInfo(Strict):
     file: Text
     title: Text
     constraint: Text
+    sha256: str | None = Field(None, pattern=r"^[0-9a-f]{64}$",
+                               description="SHA256 of the README (checked by `python -m harness check` when present)")
 
 
 def load_source_info(folder: Path) -> SourceInfo:

@@ -1,0 +1,400 @@
+"""From a README's figures to draft specs: one per documented iteration or model.
+
+Models are found in headings ("### Iteration 5: ...", "The Final Architecture") and in the
+rows of iteration tables; a "final" model whose figures agree with the table's last row is
+that row. Each model collects the figures, layer lists and recipe statements of its own
+sections; what sits outside every model's section is shared (recipe, a common parameter
+count, the README's targets, which go to the final model). Specs form a chain in README
+order (each `extends` the one before, the first `_base`), since such READMEs document each
+iteration as a change to the previous one. Anything the README does not give is labelled
+`unknown` with the assumption the draft makes, and listed for a person to decide.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import re
+from dataclasses import dataclass, field
+
+from harness.draft import figures as F
+from harness.draft import modelcode, recipe
+from harness.draft.readme import Readme
+from harness.draft.torchsummary import fill_dropout, summary_tables, unknown_dropout
+
+DEFAULT_RECIPE = {
+    "epochs": 20, "batch_size": 128, "optimizer": {"type": "SGD", "lr": 0.01, "momentum": 0.9}, "scheduler": None,
+    "loss": {"type": "cross_entropy"}, "normalization": {"mean": 0.1307, "std": 0.3081}, "augmentation": [],
+}
+UNKNOWN_WHY = {
+    "recipe.epochs": "20 epochs, the usual length in this genre of README",
+    "recipe.batch_size": "128",
+    "recipe.optimizer": "SGD(lr=0.01, momentum=0.9)",
+    "recipe.scheduler": "no scheduler",
+    "recipe.loss": "cross-entropy on the logits",
+    "recipe.normalization": "the usual MNIST mean 0.1307 and std 0.3081",
+    "recipe.augmentation": "no augmentation",
+}
+# torch's required arguments, assumed (and labelled unknown) when a README names the class without them
+REQUIRED_ARGUMENTS = {"SGD": {"lr": 0.01}, "StepLR": {"step_size": 10}, "MultiStepLR": {"milestones": [10]},
+                      "ExponentialLR": {"gamma": 0.9}, "CosineAnnealingLR": {"T_max": 20}, "OneCycleLR": {"max_lr": 0.1}}
+PLACEHOLDER_LAYERS = ["flatten", {"linear": 10}]
+MNIST_TRAIN = 60000
+
+
+@dataclass
+class Evidence:
+    what: str
+    line: int
+
+
+@dataclass
+class Model:
+    key: str                    # "5", "final"
+    word: str                   # "iteration", "" for a bare "final"
+    first_line: int
+    sections: list = field(default_factory=list)   # (start, end) line ranges
+    rows: list = field(default_factory=list)       # iteration-table rows
+    figures: list = field(default_factory=list)    # F.Figure
+    curve: F.Curve | None = None
+    layers: list | None = None
+    layers_evidence: str | None = None
+    layers_count_text: str | None = None
+    recipe_facts: list = field(default_factory=list)
+    epochs_from_header: tuple[int, int] | None = None   # (epochs, line)
+
+    @property
+    def name(self) -> str:
+        return f"{self.word}{self.key}" if self.word and self.key != "final" else self.key
+
+    @property
+    def label(self) -> str:
+        return f"{self.word.capitalize()} {self.key.upper() if self.key == 'final' else self.key}".strip() \
+            if self.word else "the final model"
+
+    def holds(self, line: int) -> bool:
+        return any(a <= line <= b for a, b in self.sections)
+
+
+@dataclass
+class Draft:
+    readme: Readme
+    models: list[Model]
+    specs: dict[str, dict]          # file stem -> spec mapping (in write order, _base first)
+    constraint: str
+    decisions: list[str]
+
+
+# --------------------------------------------------------------------------- finding models
+
+def find_models(readme: Readme) -> tuple[list[Model], list[str]]:
+    models: dict[str, Model] = {}
+    notes: list[str] = []
+    for s in readme.sections[1:]:
+        label = F.model_label(s.title)
+        if label is None:
+            continue
+        word, key = label
+        m = models.setdefault(key, Model(key, word, s.line))
+        m.word = m.word or word
+        m.sections.append((s.line, s.end))
+        m.first_line = min(m.first_line, s.line)
+    table_models: list[Model] = []
+    for rows in F.iteration_tables(readme):
+        for row in rows:
+            word, key = row.label
+            m = models.setdefault(key, Model(key, word, row.line))
+            if m.word == "" or (m.word != word and not m.sections):
+                m.word = word
+            m.rows.append(row)
+            m.first_line = min(m.first_line, row.line)
+            table_models.append(m)
+    return sorted(models.values(), key=lambda m: m.first_line), notes
+
+
+def model_of(models: list[Model], line: int) -> Model | None:
+    best, depth = None, -1
+    for m in models:
+        for a, b in m.sections:
+            if a <= line <= b and a > depth:
+                best, depth = m, a
+    return best
+
+
+# --------------------------------------------------------------------------- collecting
+
+def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -> Draft:
+    decisions: list[str] = []
+    models, _ = find_models(readme)
+    if not models:
+        models = [Model("final", "", 1, [(1, len(readme.lines))])]
+        decisions.append("no iteration or model headings or tables were found: the whole README is one model")
+    glob: list = []          # figures outside every model's section
+    glob_facts: list = []
+    for m in models:
+        for row in m.rows:
+            m.figures.extend(row.figures)
+            epochs = F.epochs_in_header(row.table)
+            if epochs:
+                m.epochs_from_header = (epochs, row.table.line)
+    for fig in F.parameter_statements(readme) + F.accuracy_statements(readme):
+        owner = model_of(models, fig.line)
+        (owner.figures if owner else glob).append(fig)
+    for table in summary_tables(readme):
+        owner = model_of(models, table.line) or _final(models)
+        if table.total is not None:
+            owner.figures.append(F.Figure("parameters", float(table.total), table.total_text, table.total_line,
+                                          "torchsummary"))
+        if table.problems:
+            decisions.extend(f"{owner.label}: torchsummary table: {p}" for p in table.problems)
+            continue
+        if owner.layers is None or owner.layers_evidence.startswith("code"):
+            owner.layers = table.layers
+            owner.layers_evidence = (f"torchsummary table, {readme.where(table.line)}"
+                                     + (f"; assumed: {'; '.join(table.assumptions)}" if table.assumptions else ""))
+            owner.layers_count_text = table.total_text
+    for block in readme.code_blocks:
+        owner = model_of(models, block.start)
+        facts = recipe.from_code(block.text, block.start) if block.language in ("python", "py", "") else []
+        (owner.recipe_facts if owner else glob_facts).extend(facts)
+        for code in modelcode.models_in(block.text):
+            _take_code(owner or _final(models), code, f"model code (class {code.name}), "
+                       f"{readme.where(block.start + code.line - 1)}", decisions)
+    for name, text in code_sources or []:
+        found = modelcode.models_in(text)
+        for code in found:
+            target = _match_class(models, code.name, len(found))
+            if target is not None:
+                _take_code(target, code, f"model code (class {code.name} in {name})", decisions)
+    curves = F.training_logs(readme) + F.epoch_tables(readme)
+    for curve in sorted(curves, key=lambda c: c.source != "log"):
+        owner = model_of(models, curve.line) or _final(models)
+        if owner.curve is None:
+            owner.curve = curve
+        elif owner.curve.source == curve.source:
+            decisions.append(f"{owner.label}: a second training log at line {curve.line} was not used")
+    all_lines = range(1, len(readme.lines) + 1)
+    for fact in recipe.statements(readme, all_lines):
+        owner = model_of(models, fact.line)
+        (owner.recipe_facts if owner else glob_facts).append(fact)
+    models = _merge_final(models, decisions)
+    specs, constraint = _assemble(readme, models, glob, glob_facts, decisions)
+    return Draft(readme, models, specs, constraint, decisions)
+
+
+def _final(models: list[Model]) -> Model:
+    return models[-1]
+
+
+def _take_code(model: Model, code: modelcode.ModelCode, evidence: str, decisions: list[str]) -> None:
+    if code.problems:
+        decisions.append(f"{model.label}: class {code.name} not drafted: {'; '.join(code.problems)}")
+        return
+    if model.layers is None:
+        model.layers, model.layers_evidence = code.layers, evidence
+
+
+def _match_class(models: list[Model], class_name: str, count: int) -> Model | None:
+    digits = re.findall(r"\d+", class_name)
+    for m in models:
+        if digits and m.key == digits[-1]:
+            return m
+    return _final(models) if count == 1 or not digits else None
+
+
+def _merge_final(models: list[Model], decisions: list[str]) -> list[Model]:
+    """A separately documented final model that the iteration table's last row describes is that row."""
+    final = next((m for m in models if m.key == "final" and not m.rows), None)
+    rows = [m for m in models if m.rows and m.key != "final"]
+    if final is None or not rows:
+        return models
+    last = rows[-1]
+    theirs = {f.key(): f.value for f in final.figures + _curve_figures(final) if f.value is not None}
+    mine = {f.key(): f.value for f in last.figures if f.value is not None}
+    common = set(theirs) & set(mine)
+    if not theirs:
+        return models
+    if common and all(math.isclose(theirs[k], mine[k]) for k in common):
+        last.sections += final.sections
+        last.figures += final.figures
+        last.curve = last.curve or final.curve
+        last.recipe_facts += final.recipe_facts
+        if last.layers is None:
+            last.layers, last.layers_evidence, last.layers_count_text = \
+                final.layers, final.layers_evidence, final.layers_count_text
+        decisions.append(f"the final model's sections were read as {last.label} (the table's last row): "
+                         f"they agree on {', '.join(sorted(k[0] for k in common))}")
+        return [m for m in models if m is not final]
+    return models
+
+
+def _curve_figures(m: Model) -> list:
+    if m.curve is None:
+        return []
+    test = [f for f in m.curve.test if f is not None]
+    if not test:
+        return []
+    return [F.Figure("test_accuracy_final", test[-1].value, test[-1].text, test[-1].line, "log"),
+            F.Figure("test_accuracy_peak", max(f.value for f in test), "", 0, "log")]
+
+
+# --------------------------------------------------------------------------- assembling specs
+
+def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list, decisions: list[str]):
+    from harness.draft.claims import claims_for, constraint_text, global_targets
+
+    shared_params = sorted({f.value for f in glob if f.kind == "parameters"})
+    targets = global_targets(readme, glob)
+    dropout_p = _dropout_statement(readme)
+    reference = next((m for m in reversed(models) if m.layers), None)
+    base_recipe, base_fid = _recipe(readme, glob_facts, None, {}, decisions, "shared")
+    base_arch, base_arch_fid = _reference_architecture(reference, dropout_p, decisions)
+    specs: dict[str, dict] = {"_base": {"architecture": {"layers": base_arch}, "recipe": base_recipe,
+                                        "fidelity": {"architecture": base_arch_fid, **base_fid}}}
+    parent_name, parent = "_base", {"architecture": {"layers": base_arch}, "recipe": base_recipe,
+                                    "fidelity": {"architecture": base_arch_fid, **base_fid}}
+    arch_source = reference.label if reference else None
+    written = 0
+    for m in models:
+        if m.layers:
+            layers = fill_dropout(m.layers, dropout_p or 0.1)
+            if unknown_dropout(m.layers) and dropout_p is None:
+                decisions.append(f"{m.label}: dropout probability not documented; 0.1 assumed")
+            arch_fid = {"level": "documented", "evidence": m.layers_evidence}
+            arch_source = m.label
+        else:
+            layers = parent["architecture"]["layers"]
+            arch_fid = None
+        own_recipe, own_fid = _recipe(readme, glob_facts + m.recipe_facts, m, parent["recipe"], decisions, m.label)
+        if own_recipe["loss"]["type"] == "nll" and _last_kind(layers) != "log_softmax":
+            layers = [*layers, "log_softmax"]
+        claims, count_fid, notes = claims_for(readme, m, layers, own_recipe["epochs"], shared_params,
+                                              targets if m is models[-1] else [], arch_fid, arch_source, decisions)
+        if not claims:
+            decisions.append(f"{m.label}: no figure found, no spec written")
+            continue
+        full = {"architecture": {"layers": layers}, "recipe": own_recipe,
+                "fidelity": {**parent["fidelity"], **own_fid, "architecture": arch_fid or count_fid}}
+        spec = {"title": f"Draft: {m.label}", "extends": parent_name,
+                "source": {"section": _section_text(readme, m)}}
+        if layers != parent["architecture"]["layers"]:
+            spec["architecture"] = {"layers": layers}
+        recipe_diff = _diff(parent["recipe"], own_recipe)
+        if recipe_diff:
+            spec["recipe"] = recipe_diff
+        spec["claims"] = claims
+        fid_diff = {k: v for k, v in full["fidelity"].items() if parent["fidelity"].get(k) != v}
+        spec["fidelity"] = fid_diff or {"architecture": full["fidelity"]["architecture"]}
+        if notes:
+            spec["notes"] = " ".join(notes)
+        specs[m.name] = spec
+        parent_name, parent = m.name, full
+        written += 1
+    return specs, constraint_text(readme, glob)
+
+
+def _last_kind(layers: list) -> str:
+    last = layers[-1]
+    return last if isinstance(last, str) else next(iter(last))
+
+
+def _section_text(readme: Readme, m: Model) -> str:
+    parts = []
+    for a, _ in m.sections:
+        parts.append(f"'{readme.sections[[s.line for s in readme.sections].index(a)].label(50)}' (line {a})")
+    for row in m.rows:
+        parts.append(f"table at line {row.table.line}, row '{m.key}' (line {row.line})")
+    return "; ".join(parts) or m.label
+
+
+def _dropout_statement(readme: Readme) -> float | None:
+    for n in range(1, len(readme.lines) + 1):
+        m = re.search(r"dropout\w*\s*(?:\(\s*p\s*=\s*|[:=]\s*|of\s+)(0?\.\d+|0|1\.0)\b", readme.plain_line(n), re.I)
+        if m and float(m.group(1)) > 0:
+            return float(m.group(1))
+    return None
+
+
+def _reference_architecture(reference: Model | None, dropout_p, decisions) -> tuple[list, dict]:
+    if reference is None:
+        decisions.append("no layer list found (no torchsummary table or readable model code): every spec has a "
+                         "placeholder architecture (flatten, linear 10) to replace")
+        return PLACEHOLDER_LAYERS, {"level": "unknown", "assumption": "placeholder (flatten, linear 10): the README "
+                                    "documents no layer list the drafter could read"}
+    return fill_dropout(reference.layers, dropout_p or 0.1), {
+        "level": "unknown", "assumption": f"placeholder: the layers of {reference.label} ({reference.layers_evidence})"}
+
+
+def _diff(parent, child):
+    """What `child` changes relative to `parent`, written so that `extends` merging gives `child`."""
+    if isinstance(parent, dict) and isinstance(child, dict) and parent.get("type") == child.get("type"):
+        out = {}
+        for k, v in child.items():
+            if k not in parent:
+                out[k] = copy.deepcopy(v)
+            elif parent[k] != v:
+                d = _diff(parent[k], v)
+                out[k] = d
+        for k in parent:
+            if k not in child:
+                out[k] = None
+        return out
+    return copy.deepcopy(child)
+
+
+# --------------------------------------------------------------------------- recipe
+
+def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decisions: list[str], who: str):
+    """The recipe of a model: its own statements over the shared ones, the rest inherited or assumed."""
+    out = copy.deepcopy(inherited) if inherited else copy.deepcopy(DEFAULT_RECIPE)
+    fid: dict[str, dict] = {}
+    own = {f.field: f for f in facts}   # later statements win: a model's own follow the shared ones
+    augmentation = []
+    for key in ("epochs", "batch_size", "optimizer", "scheduler", "loss", "normalization"):
+        fact = own.get(f"recipe.{key}")
+        if fact is not None:
+            value = fact.value
+            if isinstance(value, dict) and isinstance(out.get(key), dict) and out[key].get("type") == value.get("type"):
+                value = {**out[key], **value}   # arguments stated elsewhere in the README stay
+            out[key] = value
+            fid[f"recipe.{key}"] = {"level": "documented", "evidence": f"{fact.how}, {readme.where(fact.line)}"}
+    for key in ("optimizer", "scheduler"):
+        value = out.get(key)
+        missing = REQUIRED_ARGUMENTS.get(value.get("type"), {}) if isinstance(value, dict) else {}
+        for arg, guess in missing.items():
+            if arg not in value:
+                value[arg] = guess
+                fid[f"recipe.{key}.{arg}"] = {"level": "unknown", "assumption": f"{arg}={guess}"}
+                decisions.append(f"{who}: {value['type']} named without {arg}; assumed {arg}={guess}")
+    for op in ("center_crop_resize", "random_rotation"):
+        fact = own.get(f"recipe.augmentation.{op}")
+        if fact is not None:
+            augmentation.append((fact, {op: fact.value}))
+    if augmentation:
+        out["augmentation"] = [entry for _, entry in augmentation]
+        fid["recipe.augmentation"] = {"level": "documented", "evidence": "; ".join(
+            f"{f.how}, {readme.where(f.line)}" for f, _ in augmentation)}
+    if m is not None:
+        if "recipe.epochs" not in fid and m.curve is not None:
+            out["epochs"] = len(m.curve.test)
+            fid["recipe.epochs"] = {"level": "documented", "evidence": f"training log: {len(m.curve.test)} epochs, "
+                                                                       f"{readme.where(m.curve.line)}"}
+        if "recipe.epochs" not in fid and m.epochs_from_header:
+            out["epochs"] = m.epochs_from_header[0]
+            fid["recipe.epochs"] = {"level": "documented",
+                                    "evidence": f"table header, {readme.where(m.epochs_from_header[1])}"}
+        if "recipe.batch_size" not in fid and m.curve is not None and m.curve.batches:
+            n = m.curve.batches
+            sizes = [2 ** k for k in range(4, 13) if math.ceil(MNIST_TRAIN / 2 ** k) == n]
+            if len(sizes) == 1:
+                out["batch_size"] = sizes[0]
+                fid["recipe.batch_size"] = {
+                    "level": "reconstructed", "assumption": str(sizes[0]),
+                    "why": f"the log's progress bar shows {n} batches per epoch and ceil(60000/{sizes[0]}) = {n} "
+                           "(the only power of two that gives it)"}
+        return out, fid
+    for key, why in UNKNOWN_WHY.items():
+        if key not in fid:
+            fid[key] = {"level": "unknown", "assumption": why}
+            decisions.append(f"{who}: {key} not stated; assumed {why}")
+    return out, fid

@@ -1,0 +1,222 @@
+"""A model's figures as typed claims: one claim per figure, every place that states it in `where`.
+
+Claim figures are copied from the README (never rounded or derived); expectations of trained
+claims are the README taken at face value until a reproduction says otherwise; a parameter
+claim's expectation follows the count of the draft's own layer list.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from functools import lru_cache
+
+from pydantic import TypeAdapter, ValidationError
+
+from harness.draft import figures as F
+from harness.draft.readme import Readme
+
+_WHAT = {"statement": "", "table": "table row", "log": "training log", "torchsummary": "torchsummary total"}
+
+
+@lru_cache(maxsize=1)
+def _claim_adapter():
+    from harness.schema import Claim
+
+    return TypeAdapter(Claim)
+
+
+def accepted(claim: dict) -> bool:
+    """Whether this harness's schema knows the claim (new kinds switch on once the schema has them)."""
+    try:
+        _claim_adapter().validate_python(claim)
+        return True
+    except ValidationError:
+        return False
+
+
+def parameter_count(layers: list) -> int | None:
+    from harness.model import ArchitectureError, plan
+    from harness.schema import Architecture
+
+    try:
+        return sum(p.parameters for p in plan(Architecture.model_validate({"layers": layers})))
+    except (ValidationError, ArchitectureError):
+        return None
+
+
+def _where(readme: Readme, figs: list[F.Figure]) -> str:
+    places = []
+    for f in figs:
+        text = readme.where(f.line, _WHAT.get(f.source, f.source))
+        if text not in places:
+            places.append(text)
+    return "; ".join(places[:3]) + ("; ..." if len(places) > 3 else "")
+
+
+def global_targets(readme: Readme, glob: list[F.Figure]) -> list[F.Figure]:
+    """The README's accuracy targets ("over 99.4%", "> 95%") stated outside every model's section."""
+    return [f for f in glob if f.kind != "parameters" and "band" in f.args and f.args["band"][1] == 100.0]
+
+
+def constraint_text(readme: Readme, glob: list[F.Figure]) -> str:
+    """The README's constraints in our words: parameter bounds and accuracy targets."""
+    bounds = []
+    for n in range(1, len(readme.lines) + 1):
+        text = readme.plain_line(n)
+        m = re.search(r"(<=|≤|<|under|below|fewer than|less than)\s*(" + F.COUNT + r"|\d+\s*[kK])\b", text)
+        if m and re.search(r"param", text, re.I):
+            value = m.group(2).replace(" ", "")
+            bound = f"< {value}" if m.group(1) not in ("<=", "≤") else f"<= {value}"
+            if bound not in bounds:
+                bounds.append(bound)
+    targets = []
+    for f in global_targets(readme, glob):
+        t = f"{'mean of last ' + str(f.args['epochs']) + ' epochs ' if 'epochs' in f.args else ''}>= {f.text}%"
+        if t not in targets:
+            targets.append(t)
+    parts = ([f"parameters {bounds[0]}"] if bounds else []) + [f"test accuracy {t}" for t in targets[:2]]
+    return "; ".join(parts) or "not found in the README (to fill in)"
+
+
+def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list, targets: list,
+               arch_fid: dict | None, arch_source: str | None, decisions: list[str]):
+    """(claims, architecture fidelity when the layers are inherited, notes) of one model."""
+    notes: list[str] = []
+    figs = list(m.figures)
+    curve_claims = _curve(readme, m, figs)
+    claims: list[dict] = []
+    computed = parameter_count(layers)
+    params = [f for f in figs if f.kind == "parameters"]
+    if not params and len(shared_params) == 1:
+        params = [f for f in _shared_figures(readme, shared_params[0])]
+    count_fid = None
+    by_value: dict[float, list[F.Figure]] = {}
+    for f in params:
+        by_value.setdefault(f.value, []).append(f)
+    for i, (value, group) in enumerate(by_value.items()):
+        approximate = any(f.args.get("approximate") for f in group)
+        claim = {"kind": "parameters", "value": int(value)}
+        if i:
+            claim = {"id": f"parameters-{i + 1}", **claim}
+        if approximate:
+            claim["approximate"] = True
+        claim["where"] = _where(readme, group)
+        matches = computed is not None and (abs(computed - value) <= 0.01 * value if approximate else computed == value)
+        if arch_fid is not None:
+            claim["expect"] = "reproduced" if matches else "refuted"
+            if not matches:
+                claim["note"] = (f"the README's own layer list gives {computed:,} parameters, not {int(value):,}: "
+                                 "a finding for a person to explain")
+                decisions.append(f"{m.label}: the layers read from the README give {computed:,} parameters but it "
+                                 f"states {int(value):,}: record a finding")
+        elif matches:
+            claim["expect"] = "reproduced"
+            count_fid = {"level": "reconstructed", "assumption": f"the layers of {arch_source}",
+                         "why": f"this section documents no layers; its stated count {group[0].text} equals theirs"}
+        else:
+            claim["expect"] = "unverifiable"
+            claim["note"] = (f"the draft has no layer list for {m.label} (its placeholder has "
+                             f"{computed:,} parameters): write its architecture, then expect reproduced")
+            decisions.append(f"{m.label}: architecture not documented; write layers giving {group[0].text} parameters")
+        claims.append(claim)
+    if count_fid is None and arch_fid is None:
+        source = f"the layers of {arch_source}" if arch_source else "a placeholder (flatten, linear 10)"
+        count_fid = {"level": "unknown", "assumption": f"placeholder: {source}; this iteration's layers are not documented"}
+    claims.extend(_accuracy_claims(readme, m, figs, epochs, decisions))
+    claims.extend(curve_claims)
+    for t in targets:
+        kind = "test_accuracy_mean_last" if "epochs" in t.args else "test_accuracy_final"
+        claim = {"id": f"target-{t.text}", "kind": kind, **({"epochs": t.args["epochs"]} if "epochs" in t.args else {}),
+                 "band": t.args["band"], "where": _where(readme, [t]) + " (the README's target)", "expect": "reproduced"}
+        if claim["id"] not in {c.get("id") for c in claims} and t.args.get("epochs", 0) <= epochs:
+            claims.append(claim)
+    return claims, count_fid, notes
+
+
+def _shared_figures(readme: Readme, value: float) -> list[F.Figure]:
+    return [f for f in F.parameter_statements(readme) if f.value == value][:2]
+
+
+def _curve(readme: Readme, m, figs: list[F.Figure]) -> list[dict]:
+    """The curve claim (if the schema has it) or per-epoch claims; the curve's final, peak and train final
+    join the model's figures."""
+    if m.curve is None:
+        return []
+    test = m.curve.test
+    known = [f for f in test if f is not None]
+    out = []
+    if known:
+        last = test[-1]
+        if last is not None:
+            figs.append(F.Figure("test_accuracy_final", last.value, last.text, last.line, m.curve.source))
+        best = max(known, key=lambda f: f.value)
+        figs.append(F.Figure("test_accuracy_peak", best.value, best.text, best.line, m.curve.source))
+        where = f"{'training log' if m.curve.source == 'log' else 'epoch table'}, " \
+                f"{readme.where(m.curve.line)}, {len(test)} epochs"
+        curve = {"kind": "test_accuracy_curve", "values": [f.value if f else None for f in test], "where": where,
+                 "expect": "reproduced"}
+        if accepted(curve):
+            out.append(curve)
+        else:
+            for f in known[:-1] if last is not None else known:
+                out.append({"kind": "test_accuracy_at_epoch", "epoch": f.args["epoch"], "value": f.value,
+                            "where": readme.where(f.line, "training log" if m.curve.source == "log" else "epoch table"),
+                            "expect": "reproduced"})
+    train = [f for f in m.curve.train if f is not None]
+    if train and m.curve.train[-1] is not None:
+        f = m.curve.train[-1]
+        figs.append(F.Figure("train_accuracy_final", f.value, f.text, f.line, m.curve.source))
+    return out
+
+
+def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decisions: list[str]) -> list[dict]:
+    groups: dict[tuple, list[F.Figure]] = {}
+    ambiguous = []
+    for f in figs:
+        if f.kind == "parameters":
+            continue
+        if f.kind == "ambiguous":
+            ambiguous.append(f)
+            continue
+        band = tuple(f.args.get("band", ()))
+        groups.setdefault((f.kind, f.args.get("epochs"), band, f.value), []).append(f)
+    for f in ambiguous:
+        same = [k for k in groups if k[3] is not None and math.isclose(k[3], f.value)]
+        if same:
+            groups[same[0]].append(f)
+        else:
+            decisions.append(f"{m.label}: accuracy {f.text}% at line {f.line} is not read as a claim (final, peak, "
+                             "or something else?)")
+    out, ids = [], set()
+    for (kind, n, band, value), group in groups.items():
+        if not accepted({"kind": kind, "value": 50.0, "where": "x", "expect": "reproduced"}) and kind != \
+                "test_accuracy_mean_last":
+            decisions.append(f"{m.label}: {kind} {group[0].text} not written (this schema has no such claim)")
+            continue
+        if n is not None and n > epochs:
+            decisions.append(f"{m.label}: {kind} over {n} epochs is beyond the recipe's {epochs}; not written")
+            continue
+        claim: dict = {"kind": kind}
+        if n is not None:
+            claim["epochs"] = n
+        if value is not None and not band:
+            claim["value"] = value
+        if band:
+            claim["band"] = list(band)
+        if any(f.args.get("estimated") for f in group):
+            claim["estimated"] = True
+        ident = _default_id(claim)
+        if ident in ids:
+            claim = {"id": f"{ident}-{'above-' + group[0].text if band else len(ids) + 1}", **claim}
+        ids.add(claim.get("id", ident))
+        claim["where"] = _where(readme, group)
+        claim["expect"] = "reproduced"
+        out.append(claim)
+    return out
+
+
+def _default_id(claim: dict) -> str:
+    if "epochs" in claim:
+        return f"test-accuracy-mean-last{claim['epochs']}"
+    return claim["kind"].replace("_", "-")

@@ -235,6 +235,19 @@ def test_nonzero_fill_appears_in_the_corners(kind, interpolation):
     torch.testing.assert_close(out[:, 0, 14, 14], torch.full((4,), 0.2))
 
 
+@pytest.mark.xfail(strict=True, reason=(
+    "bilinear with fill 0: torchvision's transforms blend with the sampled mask, img * mask + (1 - mask) * fill, "
+    "which for fill 0 still scales the half-pixel ring at the image edge by mask < 1; the harness returns the "
+    "zero-padded sample unscaled. Measured, rotation U(-15, 15): 3e-5 of MNIST test-digit pixels off by more than "
+    "1/255 (up to 54/255), 6.5% on uniform noise (up to 63/255). No spec uses bilinear rotation or affine."))
+def test_bilinear_fill_zero_equals_the_mask_blend():
+    x = torch.rand(16, 1, 28, 28, generator=gen(5))
+    angle = torch.linspace(-15, 15, 16)
+    out = affine(x, angle, interpolation="bilinear", fill=0.0)
+    mask = affine(torch.ones_like(x), angle, interpolation="bilinear", fill=0.0)
+    torch.testing.assert_close(out, out * mask, rtol=0, atol=1e-5)
+
+
 # --------------------------------------------------------------------------- torchvision references
 
 @pytest.fixture(scope="module")
@@ -324,6 +337,23 @@ def test_augmenter_random_rotation_is_counter_clockwise_like_torchvision(tv, deg
     out = augmenter({"random_rotation": {"degrees": [degrees, degrees]}})(x.unsqueeze(0), [gen(0)])[0]
     ref = torch.stack([T.RandomRotation(degrees=(degrees, degrees))(im) for im in x])
     assert torch.equal(out, ref)
+
+
+@pytest.mark.xfail(strict=False, reason=(
+    "expected, not yet run: torchvision's RandomRotation/RandomAffine hand a tensor the fill as a list ([0.0]), and "
+    "its bilinear tensor path then multiplies by the sampled mask; the harness skips the mask when fill is 0. "
+    "Reconstructed here with the mask: differs on the half-pixel ring at the image edge, 3e-5 of MNIST test-digit "
+    "pixels by more than 1/255 (up to 54/255). No spec uses bilinear rotation or affine."))
+@pytest.mark.parametrize("kind", ["random_rotation", "random_affine"])
+def test_augmenter_bilinear_fill_zero_like_torchvision(tv, kind):
+    from torchvision import transforms as T
+    from torchvision.transforms import InterpolationMode
+
+    x = torch.rand(8, 1, 28, 28, generator=gen(4))
+    out = augmenter({kind: {"degrees": [20, 20], "interpolation": "bilinear"}})(x.unsqueeze(0), [gen(0)])[0]
+    op = T.RandomRotation if kind == "random_rotation" else T.RandomAffine
+    ref = torch.stack([op(degrees=(20, 20), interpolation=InterpolationMode.BILINEAR)(im) for im in x])
+    torch.testing.assert_close(out, ref, rtol=0, atol=1e-5)
 
 
 @pytest.mark.parametrize("seed", range(8))

@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, Tag, model_val
 from torch import nn
 
 from harness import stacked
+from harness.limits import MAX_INT
 
 Shape = tuple[int, ...]
 
@@ -33,10 +34,10 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True, frozen=True, allow_inf_nan=False)
 
 
-PosInt = Annotated[int, Field(gt=0)]
+PosInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 Channels = Annotated[int, Field(gt=0, le=65536)]
 Size = Annotated[int, Field(gt=0, le=1024)]
-NonNegInt = Annotated[int, Field(ge=0)]
+NonNegInt = Annotated[int, Field(ge=0, le=MAX_INT)]
 Probability = Annotated[float, Field(ge=0.0, lt=1.0)]
 IntPair = Union[Size, Annotated[list[Size], Field(min_length=2, max_length=2)]]
 Padding = Annotated[int, Field(ge=0, le=1024)]
@@ -94,6 +95,10 @@ class Layer(Strict):
     def receptive_field(self, rf: ReceptiveField, in_shape: Shape) -> ReceptiveField:
         return rf
 
+    def flops(self, in_shape: Shape, out_shape: Shape) -> int:
+        """Forward FLOPs for one sample, from shapes alone: one per output value unless the kind says more."""
+        return math.prod(out_shape)
+
     def build(self, in_shape: Shape) -> nn.Module:
         raise NotImplementedError
 
@@ -138,6 +143,10 @@ class Conv(Layer):
 
     def receptive_field(self, rf, in_shape):
         return rf.through(_pair(self.kernel)[0], _pair(self.stride)[0], _pair(self.dilation)[0])
+
+    def flops(self, in_shape, out_shape):
+        kh, kw = _pair(self.kernel)
+        return 2 * math.prod(out_shape) * (in_shape[0] // self.groups) * kh * kw
 
     def build(self, in_shape):
         return nn.Conv2d(in_shape[0], self.out, _pair(self.kernel), _pair(self.stride), _pair(self.padding),
@@ -212,6 +221,10 @@ class _Pool(Layer):
         (k, _), (s, _), _ = self._geometry()
         return rf.through(k, s)
 
+    def flops(self, in_shape, out_shape):
+        (kh, kw), _, _ = self._geometry()
+        return math.prod(out_shape) * kh * kw
+
     def describe(self):
         return f"{self.kind} {_pair(self.kernel)[0]}"
 
@@ -250,6 +263,9 @@ class AdaptiveAvgPool(Layer):
         k = -(-in_shape[1] // _pair(self.size)[0])
         return rf.through(k, k)
 
+    def flops(self, in_shape, out_shape):
+        return math.prod(in_shape) + math.prod(out_shape)
+
     def build(self, in_shape):
         return nn.AdaptiveAvgPool2d(_pair(self.size))
 
@@ -266,6 +282,9 @@ class GlobalAvgPool(Layer):
     def receptive_field(self, rf, in_shape):
         return ReceptiveField(size=rf.size, jump=rf.jump, is_global=True)
 
+    def flops(self, in_shape, out_shape):
+        return math.prod(in_shape)
+
     def build(self, in_shape):
         return nn.AdaptiveAvgPool2d(1)
 
@@ -275,6 +294,9 @@ class Flatten(Layer):
 
     def output_shape(self, shape):
         return (math.prod(shape),)
+
+    def flops(self, in_shape, out_shape):
+        return 0  # a view
 
     def receptive_field(self, rf, in_shape):
         # what follows a flatten (linear layers) sees every position of the map
@@ -300,6 +322,9 @@ class Linear(Layer):
         if len(shape) != 1:
             raise ShapeError(f"linear needs a flat input, got {_fmt(shape)} (add `flatten` before it)")
         return (self.out,)
+
+    def flops(self, in_shape, out_shape):
+        return 2 * in_shape[0] * self.out
 
     def build(self, in_shape):
         return nn.Linear(in_shape[0], self.out, self.bias)

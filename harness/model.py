@@ -2,17 +2,19 @@
 
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 
 import torch
 from torch import nn
 
 from harness.layers import Layer, ReceptiveField, Shape, ShapeError
+from harness.limits import MAX_ACTIVATION_BYTES, MAX_FLOPS, MAX_LAYERS, MAX_PARAMETERS, mib
 from harness.schema import Architecture
 from harness.stacked import StackedNet, Unstacked
 
-# The harness builds every spec in the fast tier; refuse sizes that would only exhaust memory.
-MAX_PARAMETERS = 50_000_000
+FLOAT_BYTES = 4
 
 
 class ArchitectureError(ValueError):
@@ -32,34 +34,60 @@ class PlannedLayer:
     out_shape: Shape
     parameters: int
     receptive_field: ReceptiveField
+    flops: int = 0  # forward, one sample
 
 
 def plan(arch: Architecture) -> list[PlannedLayer]:
-    """Infer every layer's shapes, parameters and receptive field; raise on an impossible shape."""
+    """Infer every layer's shapes, parameters and receptive field; raise on an impossible shape or on a
+    model past the harness's limits (harness.limits), from the shapes alone, before anything is allocated.
+    Linear in the number of layers."""
+    layers = arch.layer_list()
+    if len(layers) > MAX_LAYERS:
+        raise ArchitectureError(None, f"{len(layers):,} layers is more than the harness builds ({MAX_LAYERS})")
     shape: Shape = tuple(arch.input)
     rf = ReceptiveField()
-    planned, counts = [], {}
-    for i, layer in enumerate(arch.layer_list()):
+    planned, counts = [], Counter()
+    activations = parameters = flops = 0
+    for i, layer in enumerate(layers):
         try:
             out = layer.output_shape(shape)
         except ShapeError as exc:
             raise ArchitectureError(i, f"{layer.describe()} on input {'x'.join(map(str, shape))}: {exc}") from None
-        counts[layer.kind] = counts.get(layer.kind, 0) + 1
+        counts[layer.kind] += 1
         name = layer.name or f"{layer.kind}{counts[layer.kind]}"
         rf = layer.receptive_field(rf, shape)
-        planned.append(PlannedLayer(i, name, layer, shape, out, layer.parameter_count(shape), rf))
+        p = PlannedLayer(i, name, layer, shape, out, layer.parameter_count(shape), rf, layer.flops(shape, out))
+        planned.append(p)
+        # checked layer by layer, so the message names the layer that crosses the limit
+        activations += math.prod(out) * FLOAT_BYTES
+        parameters += p.parameters
+        flops += p.flops
+        where = f"{layer.describe()} outputs {'x'.join(map(str, out))}"
+        if parameters > MAX_PARAMETERS:
+            raise ArchitectureError(i, f"{where}: the model reaches {parameters:,} parameters, more than the "
+                                       f"harness builds ({MAX_PARAMETERS:,})")
+        if activations > MAX_ACTIVATION_BYTES:
+            raise ArchitectureError(i, f"{where}: the activations reach {mib(activations)} per sample, more "
+                                       f"than the harness trains ({mib(MAX_ACTIVATION_BYTES)} per sample)")
+        if flops > MAX_FLOPS:
+            raise ArchitectureError(i, f"{where}: the forward pass reaches {flops / 1e9:,.2f} GFLOPs per sample, "
+                                       f"more than the harness trains ({MAX_FLOPS / 1e9:g} GFLOPs per sample)")
         shape = out
     if shape != (arch.classes,):
         raise ArchitectureError(None, f"the model outputs {'x'.join(map(str, shape))} per sample, "
                                       f"expected {arch.classes} class scores")
-    total = sum(p.parameters for p in planned)
-    if total > MAX_PARAMETERS:
-        raise ArchitectureError(None, f"{total:,} parameters is more than the harness builds ({MAX_PARAMETERS:,})")
-    names = [p.name for p in planned]
-    duplicates = sorted({n for n in names if names.count(n) > 1})
+    duplicates = sorted(n for n, k in Counter(p.name for p in planned).items() if k > 1)
     if duplicates:
         raise ArchitectureError(None, f"layer names must be unique: {', '.join(duplicates)}")
     return planned
+
+
+def flops_per_sample(planned: list[PlannedLayer]) -> int:
+    return sum(p.flops for p in planned)
+
+
+def activation_bytes_per_sample(planned: list[PlannedLayer]) -> int:
+    return sum(math.prod(p.out_shape) for p in planned) * FLOAT_BYTES
 
 
 def build_model(arch: Architecture) -> nn.Sequential:

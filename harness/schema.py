@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from typing import Annotated, Literal, Union
 
-from pydantic import Discriminator, Field, Tag, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from harness.layers import LayerEntry, NonNegInt, PosInt, Strict, entry_layer
+from harness.limits import MAX_EPOCHS, MAX_LAYERS, MNIST_INPUT, MNIST_TRAIN_SAMPLES
 
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
 PositiveFloat = Annotated[float, Field(gt=0.0)]
@@ -55,13 +56,22 @@ REQUIRED_FIDELITY = ("architecture", "recipe.optimizer", "recipe.scheduler", "re
 # --------------------------------------------------------------------------- architecture
 
 class Architecture(Strict):
-    input: Annotated[list[Annotated[int, Field(gt=0, le=4096)]], Field(min_length=3, max_length=3)] = [1, 28, 28]
+    input: Annotated[list[Annotated[int, Field(gt=0, le=4096)]], Field(min_length=3, max_length=3)] = Field(
+        list(MNIST_INPUT), description="Channels, height, width of one sample: MNIST's 1x28x28, the only input fed")
     classes: PosInt = 10
-    layers: Annotated[list[LayerEntry], Field(min_length=1)]
+    layers: Annotated[list[LayerEntry], Field(min_length=1, max_length=MAX_LAYERS)]
     defaults: dict[str, dict] | None = Field(
         None, description="Arguments given to every layer of a kind unless it sets them, e.g. {conv: {bias: false}}")
     modify: dict[str, dict | None] | None = Field(
         None, description="Changes to named layers of the inherited architecture; null removes the layer")
+
+    @field_validator("input")
+    @classmethod
+    def _mnist_input(cls, value):
+        if tuple(value) != MNIST_INPUT:
+            raise ValueError(f"the harness trains on MNIST, whose samples are {'x'.join(map(str, MNIST_INPUT))}; "
+                             f"a model declaring {'x'.join(map(str, value))} would be fed 28x28 images")
+        return value
 
     def layer_list(self):
         return [entry_layer(e) for e in self.layers]
@@ -272,9 +282,10 @@ def augmentation_op(entry) -> Strict:
 
 
 class Recipe(Strict):
-    epochs: PosInt
-    batch_size: PosInt
-    test_batch_size: PosInt = Field(1000, description="Evaluation batch; no effect on results in eval mode")
+    epochs: Annotated[int, Field(gt=0, le=MAX_EPOCHS)]
+    batch_size: Annotated[int, Field(gt=0, le=MNIST_TRAIN_SAMPLES)]
+    test_batch_size: Annotated[int, Field(gt=0, le=MNIST_TRAIN_SAMPLES)] = Field(
+        1000, description="Evaluation batch; no effect on results in eval mode")
     optimizer: Optimizer
     scheduler: Scheduler | None = None
     loss: Loss

@@ -8,36 +8,22 @@ on the spec files, so every machine computes the same assignment.
 
 from __future__ import annotations
 
-import re
-from math import prod
+from harness.model import flops_per_sample, plan
+from harness.option_types import parse_shard
 
-from harness.model import plan
-
-SHARD_PATTERN = re.compile(r"^(\d+)/(\d+)$")
+__all__ = ["assign", "parse_shard", "training_cost"]
 
 
-def parse_shard(text: str) -> tuple[int, int]:
-    """'2/4' -> (2, 4): the second of four shards; K counts from 1."""
-    match = SHARD_PATTERN.match(text.strip())
-    if not match:
-        raise ValueError(f"--shard {text!r}: expected K/N, e.g. 1/4")
-    index, count = int(match[1]), int(match[2])
-    if not 1 <= index <= count:
-        raise ValueError(f"--shard {text}: K must be between 1 and N")
-    return index, count
-
-
-def training_cost(loaded) -> float:
-    """Relative cost of one seed's training: epochs x multiply-accumulates per sample (weights x output positions)."""
-    macs = sum(p.parameters * (prod(p.out_shape[1:]) if len(p.out_shape) == 3 else 1)
-               for p in plan(loaded.spec.architecture))
-    return loaded.spec.recipe.epochs * max(macs, 1)
+def training_cost(loaded) -> int:
+    """Relative cost of one seed's training: epochs x forward FLOPs per sample. An integer: both factors are
+    bounded when the spec loads (harness.limits), so sums over any number of specs never overflow."""
+    return loaded.spec.recipe.epochs * max(flops_per_sample(plan(loaded.spec.architecture)), 1)
 
 
 def assign(specs, count: int) -> dict[str, int]:
     """Spec id -> shard (1..count), balanced by training cost."""
     costs = {s.id: training_cost(s) for s in specs}
-    loads = [0.0] * count
+    loads = [0] * count
     out = {}
     for spec_id in sorted(costs, key=lambda i: (-costs[i], i)):
         shard = min(range(count), key=lambda i: (loads[i], i))

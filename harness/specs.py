@@ -16,11 +16,13 @@ path and, where it can, the line.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import hashlib
 import json
 import os
 import re
 import reprlib
+import stat
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -29,8 +31,10 @@ import yaml
 from pydantic import Field, ValidationError
 
 from harness.layers import KINDS, Strict, layer_kind_of
+from harness.limits import MAX_EXTENDS_DEPTH, MAX_SEEDS, MAX_SPEC_BYTES
 from harness.model import ArchitectureError, plan
-from harness.schema import REQUIRED_FIDELITY, TRAINED_KINDS, Spec, Text
+from harness.schema import REQUIRED_FIDELITY, Spec, Text
+from harness.terminal import safe
 
 NOT_INHERITED = ("claims", "findings", "title", "extends", "notes")
 SOURCE_FILE = "_source.yaml"
@@ -63,16 +67,25 @@ class SpecError(Exception):
         for p in self.problems:
             file = p.file or self.file
             inherited = f" (inherited by {_display(self.file)})" if p.file and p.file != self.file else ""
-            out.append(f"{_display(file)}{f':{p.line}' if p.line else ''}: {p.path or '(top level)'}: "
-                       f"{p.message}{inherited}")
+            out.append(safe(f"{_display(file)}{f':{p.line}' if p.line else ''}: {p.path or '(top level)'}: "
+                            f"{p.message}{inherited}"))  # spec strings reach terminals: escape controls
         return "\n".join(out)
 
 
 def _display(path: Path) -> str:
     try:
-        return str(path.resolve().relative_to(Path.cwd()))
-    except ValueError:
+        return str(_resolved(path).relative_to(Path.cwd()))
+    except (ValueError, OSError):
         return str(path)
+
+
+def _resolved(path: Path) -> Path:
+    """`path.resolve()`, or the absolute path where a symlink loop or an unreadable folder stops resolution
+    (Python raises RuntimeError for a loop before 3.13, OSError after)."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
 
 
 # --------------------------------------------------------------------------- safe YAML with line numbers
@@ -113,14 +126,48 @@ def _line_map(node, path=(), out=None) -> dict[tuple, int]:
     return out
 
 
-def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
-    """Parse one YAML mapping safely; returns the data and a (path -> line) map."""
+def read_spec_text(path: Path) -> str:
+    """A spec file's text: a regular file of at most MAX_SPEC_BYTES, or a SpecError naming it.
+
+    Opened without blocking and checked with fstat before a byte is read, so a FIFO, a device
+    (`/dev/zero`), a symlink loop or a huge file is one spec's error, never a hang or an exhausted memory."""
     try:
-        text = path.read_text(encoding="utf-8")
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_BINARY", 0))
     except FileNotFoundError:
         raise SpecError(path, [Problem("", "file not found")]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise SpecError(path, [Problem("", f"cannot read: {exc}")]) from None
+    except OSError as exc:
+        raise SpecError(path, [Problem("", f"cannot open: {exc.strerror or exc}")]) from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(path, [Problem("", f"not a regular file ({_file_kind(info.st_mode)}); "
+                                               "a spec is a YAML file")])
+        if info.st_size > MAX_SPEC_BYTES:
+            raise SpecError(path, [Problem("", f"{info.st_size:,} bytes is larger than a spec may be "
+                                               f"({MAX_SPEC_BYTES:,} bytes)")])
+        with os.fdopen(fd, "rb", closefd=False) as f:
+            raw = f.read(MAX_SPEC_BYTES + 1)
+    except OSError as exc:
+        raise SpecError(path, [Problem("", f"cannot read: {exc.strerror or exc}")]) from None
+    finally:
+        os.close(fd)
+    if len(raw) > MAX_SPEC_BYTES:  # it grew after the fstat
+        raise SpecError(path, [Problem("", f"larger than a spec may be ({MAX_SPEC_BYTES:,} bytes)")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(path, [Problem("", f"cannot read: not UTF-8 text (byte {exc.start})")]) from None
+
+
+def _file_kind(mode: int) -> str:
+    kinds = ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"),
+             (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+    return next((name for test, name in kinds if test(mode)), "not a plain file")
+
+
+def read_yaml(path: Path) -> tuple[dict, dict[tuple, int]]:
+    """Parse one YAML mapping safely; returns the data and a (path -> line) map."""
+    text = read_spec_text(path)
     loader = None
     try:
         loader = _SafeLoader(text)
@@ -206,17 +253,23 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, Where]:
         problem = lambda msg: SpecError(path, [Problem("extends", msg, lines.get(("extends",)))])  # noqa: E731
         if not isinstance(parent_name, str) or not EXTENDS_NAME.match(parent_name):
             raise problem("expected the name of a spec in this folder (iteration8) or another (slug/name)")
+        here = _resolved(path)
         try:
             parent_path = _locate(parent_name, path).resolve()
-            exists = parent_path.is_file()
-        except (OSError, ValueError) as exc:
+            exists = parent_path.exists()
+        except (OSError, ValueError, RuntimeError) as exc:  # RuntimeError: a symlink loop (Python < 3.13)
             raise problem(f"cannot look up {parent_name!r}: {exc}") from None
-        if parent_path in chain or parent_path == path.resolve():
-            cycle = " -> ".join(p.stem for p in (*chain, path.resolve(), parent_path))
+        if parent_path in chain or parent_path == here:
+            cycle = " -> ".join(p.stem for p in (*chain, here, parent_path))
             raise problem(f"cycle: {cycle}")
         if not exists:
             raise problem(f"no spec {parent_name!r} (looked for {_display(parent_path)})")
-        parent, parent_where = _resolve(parent_path, (*chain, path.resolve()))
+        if len(chain) + 1 >= MAX_EXTENDS_DEPTH:
+            raise problem(f"more than {MAX_EXTENDS_DEPTH} files in one `extends` chain")
+        try:
+            parent, parent_where = _resolve(parent_path, (*chain, here))
+        except SpecError as exc:  # the error is this spec's (its test fails), each problem names its file
+            raise SpecError(path, [dataclasses.replace(p, file=p.file or exc.file) for p in exc.problems]) from None
         for key in NOT_INHERITED:
             parent.pop(key, None)
         if isinstance(parent.get("source"), dict):
@@ -342,7 +395,7 @@ class LoadedSpec:
         return _hash(training_form(self.spec))
 
     def trained_claims(self):
-        return [c for c in self.spec.claims if c.kind in TRAINED_KINDS]
+        return [c for c in self.spec.claims if c.trained]
 
 
 def training_form(spec: Spec) -> dict:
@@ -433,6 +486,12 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
         if crop is not None and crop.crop > input_size:
             problems.append(Problem(f"recipe.augmentation[{i}].center_crop_resize.crop",
                                     f"crop {crop.crop} is larger than the {input_size}px input"))
+        if crop is not None and crop.size != input_size:
+            problems.append(Problem(f"recipe.augmentation[{i}].center_crop_resize.size",
+                                    f"resizes to {crop.size}px, but the model's input is {input_size}x{input_size}"))
+    seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
+    if seeds > MAX_SEEDS:
+        problems.append(Problem("seeds", f"{seeds:,} seeds is more than the harness trains ({MAX_SEEDS})"))
     epochs = spec.recipe.epochs
     seen: dict[str, int] = {}
     for i, claim in enumerate(spec.claims):
@@ -441,12 +500,8 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
             problems.append(Problem(f"{where}.id", f"duplicate claim id {claim.claim_id!r} "
                                                    f"(also claims[{seen[claim.claim_id]}]); give one an explicit `id`"))
         seen[claim.claim_id] = i
-        for attr in ("epoch", "epochs"):
-            n = getattr(claim, attr, None)
-            if n is not None and n > epochs:
-                problems.append(Problem(f"{where}.{attr}", f"{n} is beyond the recipe's {epochs} epochs"))
-        if claim.kind == "first_epoch_reaching" and claim.value is not None and claim.value > epochs:
-            problems.append(Problem(f"{where}.value", f"epoch {claim.value} is beyond the recipe's {epochs} epochs"))
+        for attr, message in claim.problems(epochs):
+            problems.append(Problem(f"{where}.{attr}", message))
         if claim.expect == "unverifiable" and not (claim.note or getattr(claim, "reason", None)):
             problems.append(Problem(f"{where}.note", "an unverifiable claim needs a note saying why"))
     for key in REQUIRED_FIDELITY:

@@ -9,19 +9,19 @@ which silently stopped working with pytest 9.2's structured node ids
 
 from __future__ import annotations
 
-import re
-
 from xdist.scheduler import LoadScopeScheduling
 
-CLAIM_TEST = re.compile(r"::test_claim\[(?P<spec>[^\]:]+):")
+from harness.pytest_options import CLAIM_NODE, spec_of_claim_node
+
+CLAIM_TEST = CLAIM_NODE  # the node-id pattern, defined with the test ids in harness.pytest_options
 
 
 class SpecScheduling(LoadScopeScheduling):
     """`--dist load`/`loadgroup`: the claim tests of a spec form one work unit; every other test its own."""
 
     def _split_scope(self, nodeid: str) -> str:
-        match = CLAIM_TEST.search(nodeid)
-        return f"spec:{match['spec']}" if match else nodeid
+        spec = spec_of_claim_node(nodeid)
+        return f"spec:{spec}" if spec else nodeid
 
 
 class SchedulerPlugin:

@@ -15,7 +15,7 @@ from _support import ROOT, run_pytest, write_tiny_specs
 from harness import runner
 from harness.audit import Audit
 from harness.cache import ResultsCache
-from harness.specs import load_spec
+from harness.specs import SpecError, load_spec
 
 needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_ROOT"), reason="needs MNIST_ROOT")
 SPEC_TESTS = str(ROOT / "tests" / "test_specs.py")
@@ -85,7 +85,7 @@ def test_a_run_past_its_budget_is_recorded_and_the_suite_carries_on(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("slow", "also"))
     results = tmp_path / "results"
     result = run_pytest("--specs", str(specs.parent), "--results", str(results), "--audit-cache",
-                        str(tmp_path / "cache"), "--reproduce", "--timeout", "0", "--train-subset", "512", SPEC_TESTS)
+                        str(tmp_path / "cache"), "--reproduce", "--run-timeout", "0", "--train-subset", "512", SPEC_TESTS)
     assert result.returncode == 1 and "run timeout" in result.stdout
     for name in ("slow", "also"):  # both specs ran and both are on record as timed out
         record = json.loads((results / "records" / f"tiny--{name}.cpu.json").read_text())
@@ -155,3 +155,139 @@ def test_a_crash_while_writing_a_record_keeps_the_previous_one(tmp_path, monkeyp
     with pytest.raises(OSError):
         cache.atomic_write_text(path, '{"version": 2}')
     assert json.loads(path.read_text()) == {"version": 1}
+
+
+# --------------------------------------------------------------------------- one bad spec fails only itself
+
+def _spec_folder(tmp_path):
+    return write_tiny_specs(tmp_path / "specs" / "tiny", names=("good",))
+
+
+def _check(folder, timeout=60):
+    """`python -m harness check FOLDER` in a subprocess: a hang or crash there fails this test, not the session."""
+    return subprocess.run([sys.executable, "-m", "harness", "check", str(folder)], cwd=ROOT, capture_output=True,
+                          text=True, timeout=timeout)
+
+
+def _variant(folder, name, old, new):
+    text = (folder / "good.yaml").read_text()
+    assert old in text
+    (folder / f"{name}.yaml").write_text(text.replace(old, new, 1))
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symlinks (POSIX)")
+def test_unreadable_spec_files_fail_alone_with_one_message_each(tmp_path):
+    folder = _spec_folder(tmp_path)
+    (folder / "loop.yaml").symlink_to("loop.yaml")                   # a symlink loop, as a file
+    _variant(folder, "via-loop", "title: tiny good", "title: via\nextends: loop")  # ...and through `extends`
+    os.mkfifo(folder / "fifo.yaml")                                  # opening it for reading would block
+    _variant(folder, "via-fifo", "title: tiny good", "title: via\nextends: fifo")
+    (folder / "zero.yaml").symlink_to("/dev/zero")                   # endless bytes
+    (folder / "huge.yaml").write_text("title: x\n" + "#" * (2 << 20) + "\n")
+    result = _check(folder)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    expected = {"loop.yaml": "cannot open", "via-loop.yaml": "extends", "fifo.yaml": "a FIFO",
+                "via-fifo.yaml": "a FIFO", "zero.yaml": "a character device", "huge.yaml": "larger than a spec may be"}
+    for name, says in expected.items():
+        mine = [line for line in lines if f"/{name}:" in line or f"(inherited by {folder / name})" in line]
+        assert mine and says in mine[0], (name, result.stderr)
+    assert "1 of 7 specs valid" in result.stderr
+
+
+def test_an_integer_too_large_for_a_float_is_refused_by_check_not_by_the_shards(tmp_path):
+    folder = _spec_folder(tmp_path)
+    _variant(folder, "huge-epochs", "epochs: 2", "epochs: 1" + "0" * 400)
+    result = _check(folder)
+    assert result.returncode == 1 and "huge-epochs.yaml:" in result.stderr
+    assert "recipe.epochs: Input should be less than or equal to 200" in result.stderr
+    shard = run_pytest("--collect-only", "-q", f"--specs={folder.parent}", "--shard", "1/2", SPEC_TESTS)
+    assert "Traceback" not in shard.stdout + shard.stderr and "OverflowError" not in shard.stdout + shard.stderr
+
+
+@pytest.mark.parametrize("old, new, field, says", [
+    ("architecture:\n", "architecture:\n  input: [1, 32, 32]\n", "architecture.input", "1x28x28"),
+    ("seeds: 2", "seeds: 1000000000", "seeds", "more than the harness trains (100)"),
+    ("epochs: 2", "epochs: 100000", "recipe.epochs", "less than or equal to 200"),
+    ("batch_size: 32", "batch_size: 10000000", "recipe.batch_size", "less than or equal to 60000"),
+    # 2,826 parameters: padding grows every map to 2061x2061 (130 MiB per sample, GBs in the fast tier)
+    ("    - relu\n", "    - conv: {out: 8, kernel: 1, padding: 1024}\n" * 2, "architecture.layers[1]",
+     "per sample, more than the harness trains (16.0 MiB per sample)"),
+    ("    - relu\n", "    - conv: {out: 512, kernel: 3, padding: 1}\n" * 4, "architecture.layers[4]",
+     "GFLOPs per sample, more than the harness trains (2 GFLOPs per sample)"),
+    ("    - relu\n", "    - relu\n" * 300, "architecture.layers", "at most 256 items"),
+])
+def test_resource_limits_are_checked_from_the_shapes_before_anything_runs(tmp_path, old, new, field, says):
+    folder = _spec_folder(tmp_path)
+    _variant(folder, "big", old, new)
+    started = time.monotonic()
+    with pytest.raises(SpecError) as info:
+        load_spec(folder / "big.yaml")
+    assert time.monotonic() - started < 5
+    assert f": {field}: " in str(info.value) and says in str(info.value), str(info.value)
+
+
+def test_shape_planning_is_linear_in_the_number_of_layers(monkeypatch):
+    from harness import model
+    from harness.schema import Architecture
+
+    monkeypatch.setattr(model, "MAX_LAYERS", 10**6)  # past the schema's cap, to time the planner itself
+    ends = Architecture.model_validate({"layers": ["flatten", {"linear": 10}]}).layers
+    arch = Architecture.model_construct(input=[1, 28, 28], classes=10, layers=[*ends, *["relu"] * 50_000])
+    started = time.monotonic()
+    assert len(model.plan(arch)) == 50_002  # quadratic (duplicate-name counting) took minutes at this size
+    assert time.monotonic() - started < 10
+
+
+def test_a_spec_folder_with_its_own_git_hooks_runs_nothing_when_a_record_is_written(tmp_path, monkeypatch, tiny_mnist):
+    from harness.gitinfo import head_commit
+
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny")
+    marker = tmp_path / "fsmonitor-ran"
+    hook = tmp_path / "hook.sh"
+    hook.write_text(f"#!/bin/sh\ntouch {marker}\n")
+    hook.chmod(0o755)
+    git = folder / ".git"
+    for sub in ("objects", "refs/heads"):
+        (git / sub).mkdir(parents=True)
+    (git / "HEAD").write_text("ref: refs/heads/main\n")
+    (git / "config").write_text(f"[core]\n\trepositoryformatversion = 0\n\tfsmonitor = {hook}\n\thooksPath = {tmp_path}\n")
+
+    def out_of_memory(*args, **kwargs):  # no training needed: any outcome writes a record
+        raise torch.OutOfMemoryError("CUDA out of memory")
+
+    monkeypatch.setattr(runner, "train", out_of_memory)
+    audit = Audit(device=torch.device("cpu"), results_dir=tmp_path / "r")
+    audit._mnist = tiny_mnist
+    audit.reproduce(load_spec(folder / "alpha.yaml"))
+    record = json.loads((tmp_path / "r" / "records" / "tiny--alpha.cpu.json").read_text())
+    assert not marker.exists()
+    assert record["git_commit"] == head_commit()  # the project's commit, not the spec folder's
+
+
+def test_the_commit_is_read_from_git_files_loose_packed_and_worktree(tmp_path):
+    from harness.gitinfo import head_commit
+
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    repo = tmp_path / "repo"
+    (repo / ".git" / "refs" / "heads").mkdir(parents=True)
+    (repo / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    assert head_commit(repo) is None  # unborn branch
+    (repo / ".git" / "packed-refs").write_text(f"# pack-refs with: peeled\n{sha} refs/heads/main\n")
+    assert head_commit(repo) == sha
+    (repo / ".git" / "refs" / "heads" / "main").write_text(sha.replace("0", "f") + "\n")  # a loose ref wins
+    assert head_commit(repo) == sha.replace("0", "f")
+    (repo / ".git" / "HEAD").write_text(sha + "\n")  # detached
+    assert head_commit(repo) == sha
+    worktree = tmp_path / "wt"
+    (repo / ".git" / "worktrees" / "wt").mkdir(parents=True)
+    (repo / ".git" / "worktrees" / "wt" / "HEAD").write_text("ref: refs/heads/main\n")
+    (repo / ".git" / "worktrees" / "wt" / "commondir").write_text("../..\n")
+    worktree.mkdir()
+    (worktree / ".git").write_text(f"gitdir: {repo / '.git' / 'worktrees' / 'wt'}\n")
+    assert head_commit(worktree) == sha.replace("0", "f")
+    assert head_commit(tmp_path / "nowhere") is None
+    if shutil.which("git"):  # our own checkout: the same commit git itself reports
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        if out.returncode == 0:
+            assert head_commit() == out.stdout.strip()

@@ -103,3 +103,57 @@ def test_reproduce_writes_records_a_report_and_a_summary_then_serves_the_cache(t
     again = json.loads((results / "records" / "tiny--alpha.cpu.json").read_text())
     assert second.returncode == 0 and again["from_cache"] == [True, True]
     assert again["curves"] == record["curves"]
+
+
+# --------------------------------------------------------------------------- a plugin that behaves
+
+def test_the_audit_plugin_starts_beside_pytest_timeout():
+    pytest.importorskip("pytest_timeout")  # a dev extra: `pip install -e ".[dev]"`
+    result = run_pytest("--timeout", "120", "--run-timeout", "5", "--collect-only", "-q", __file__)
+    assert result.returncode == 0, result.stdout + result.stderr
+    help_text = run_pytest("--help").stdout
+    assert "--run-timeout=S" in help_text and "--timeout=TIMEOUT" in help_text  # both plugins' options
+
+
+OTHER_PROJECT_TEST = '''
+import sys
+
+import pytest
+
+
+@pytest.mark.smoke  # this project's tier names mean nothing here: never deselected
+def test_the_audit_entry_point_changes_nothing_here():
+    assert "harness.pytest_options" in sys.modules  # the entry point is loaded...
+    heavy = [m for m in sys.modules if m.split(".")[0] in ("torch", "numpy", "matplotlib")]
+    assert not heavy, heavy  # ...and imported nothing heavy
+'''
+
+
+def test_the_entry_point_only_registers_options_in_another_project(tmp_path):
+    (tmp_path / "test_other.py").write_text(OTHER_PROJECT_TEST)
+    (tmp_path / "results").mkdir()  # a separate path value is not ours to judge in another project
+    result = run_pytest("-q", "-W", "ignore::pytest.PytestUnknownMarkWarning", "test_other.py", "--results", "results",
+                        cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "1 passed" in result.stdout
+
+
+@pytest.mark.parametrize("option, value, says", [
+    ("--shard", "3/2", "K must be between 1 and N"),
+    ("--seeds", "0", "between 1 and"),
+    ("--train-subset", "-5", "must be 1 or more"),
+    ("--run-timeout", "-1", "0 or more"),
+])
+def test_a_bad_option_value_is_a_usage_error_before_collection(option, value, says):
+    result = run_pytest("-q", f"{option}={value}", SPEC_TESTS)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"argument {option}:" in result.stderr and says in result.stderr
+    assert "collected" not in result.stdout
+
+
+def test_claim_test_ids_have_one_format():
+    from harness.pytest_options import claim_test_id, spec_of_claim_node
+
+    test_id = claim_test_id("sub20k/iteration9", "test-accuracy-final")
+    assert spec_of_claim_node(f"tests/test_specs.py::test_claim[{test_id}]") == "sub20k/iteration9"
+    assert spec_of_claim_node(f"tests/test_specs.py::test_parameter_claim[{test_id}]") is None

@@ -522,7 +522,9 @@ def test_missing_file(folder):
 def test_yaml_error_in_the_parent_names_the_parent(folder):
     write(folder, "parent", replaced(VALID, "  batch_size: 128\n", "  batch_size: 128\n  batch_size: 64\n"))
     err = rejection(write(folder, "child", CHILD))
-    assert_problem(err, folder / "parent.yaml", "(top level)", says="duplicate key 'batch_size'")
+    assert err.file.name == "child.yaml"  # the loaded spec's error (its own test fails)...
+    row = next(r for r in problems(err) if r["field"] == "(top level)")
+    assert Path(row["file"]).name == "parent.yaml" and "duplicate key 'batch_size'" in row["message"]  # ...names the parent
 
 
 def test_a_typo_inherited_from_the_parent_names_the_parent(folder):

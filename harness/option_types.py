@@ -1,0 +1,64 @@
+"""Value types of the audit's command-line options, checked when the command line is parsed.
+
+Each is an argparse `type=` callable (pytest's `addoption` takes the same), so `--shard 3/2`,
+`--seeds 0`, `--train-subset -5` or `--run-timeout -1` are usage errors before anything is collected
+or trained. Imports nothing heavy: the pytest entry point loads this module in every pytest run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+
+from harness.limits import MAX_SEEDS
+
+SHARD_PATTERN = re.compile(r"^(\d+)/(\d+)$")
+
+
+class OptionValueError(argparse.ArgumentTypeError, ValueError):
+    """A bad option value; argparse (and so pytest) prints the message as a usage error."""
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """'2/4' -> (2, 4): the second of four shards; K counts from 1."""
+    match = SHARD_PATTERN.match(text.strip())
+    if not match:
+        raise OptionValueError(f"--shard {text!r}: expected K/N, e.g. 1/4")
+    index, count = int(match[1]), int(match[2])
+    if not 1 <= index <= count:
+        raise OptionValueError(f"--shard {text}: K must be between 1 and N")
+    return index, count
+
+
+def _integer(text: str, what: str) -> int:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        raise OptionValueError(f"{text!r}: expected a whole number of {what}") from None
+
+
+def seed_count(text: str) -> int:
+    n = _integer(text, "seeds")
+    if not 1 <= n <= MAX_SEEDS:
+        raise OptionValueError(f"{text}: seeds per spec must be between 1 and {MAX_SEEDS}")
+    return n
+
+
+def positive_count(text: str) -> int:
+    """A number of samples or seeds per stacked model: 1 or more."""
+    n = _integer(text, "items")
+    if n < 1:
+        raise OptionValueError(f"{text}: must be 1 or more")
+    return n
+
+
+def seconds(text: str) -> float:
+    """A time budget: 0 or more seconds (0 stops a run at its first check)."""
+    try:
+        value = float(str(text).strip())
+    except ValueError:
+        raise OptionValueError(f"{text!r}: expected a number of seconds") from None
+    if not math.isfinite(value) or value < 0:
+        raise OptionValueError(f"{text}: must be a finite number of seconds, 0 or more")
+    return value

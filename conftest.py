@@ -115,6 +115,27 @@ def pytest_collection_modifyitems(config, items):
         items[:] = keep
 
 
+def pytest_collection_finish(session):
+    _announce_plan(session.config, [item.nodeid for item in session.items], workers=1)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_node_collection_finished(node, ids):
+    _announce_plan(node.config, ids, workers=len(node.config.option.tx or ()) or 1)
+
+
+def _announce_plan(config, nodeids, workers):
+    """`--reproduce`: FLOPs and estimated wall time of what will train, once, before it does (harness/plan.py)."""
+    if hasattr(config, "workerinput") or getattr(config, "_audit_planned", False) or not _tier_enabled(config, "reproduce"):
+        return
+    config._audit_planned = True
+    from harness.plan import announce
+
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    specs = [e for e in _spec_entries(config) if not isinstance(e, SpecError)]
+    announce(config, specs, nodeids, workers, results_dir(config), reporter.write_line if reporter else print)
+
+
 # --------------------------------------------------------------------------- the session's audit
 
 @pytest.fixture(scope="session")

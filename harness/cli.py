@@ -165,6 +165,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness import cli_run  # training commands live with the engine
 
     cli_run.add_commands(sub)
+    from harness import plan  # FLOPs and wall-time estimate before training
+
+    plan.add_command(sub)
     from harness.draft.command import add_command as add_new  # `new`: draft a spec folder from a README
 
     add_new(sub)

@@ -1,0 +1,506 @@
+"""Know the cost before paying it: FLOPs and estimated wall time of an audit, before it trains.
+
+    python -m harness plan                       # every spec, its default seeds, one process
+    python -m harness plan -k "sub8k and not model3" --seeds 5 --workers 2
+
+Per spec: FLOPs per seed (forward+backward per training sample, counted by
+torch.utils.flop_counter.FlopCounterMode on one small batch of the built model,
+times samples and epochs, plus the forward pass of every epoch's evaluation),
+the seeds still to train (seeds in the results cache cost nothing), and the wall
+time estimated from a short calibration: a few real training steps (the engine's
+own TrainStep, at the stack size and memory format runner.plan_for picks) and one
+evaluation, timed on random digits of MNIST's shape (the speed does not depend
+on the pixels). Calibrations are cached in the audit cache folder per machine
+(CPU model, core count), torch version, thread count and training shape
+(architecture, batch size, augmentation, optimizer, stack size), so only the
+first estimate on a machine pays for them.
+
+The pytest plugin prints the same estimate when `--reproduce` starts
+("planned: N specs, X TFLOP, ~Y min on this machine").
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+
+from harness.cache import ResultsCache, atomic_write_text
+from harness.specs import LoadedSpec
+
+TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
+CALIBRATION_SECONDS = 1.0   # seconds of timed training steps per calibration
+CALIBRATION_MIN_STEPS, CALIBRATION_MAX_STEPS = 2, 50
+FLOP_BATCH = 4              # samples per FLOP count (matmul and conv FLOPs are linear in the batch)
+
+
+# --------------------------------------------------------------------------- -k expressions
+
+_TOKEN = re.compile(r"\s*(\(|\)|[^\s()]+)")
+
+
+class KeywordError(ValueError):
+    """A -k expression that does not parse."""
+
+
+def keyword_matcher(expression: str | None):
+    """A predicate on spec ids for a pytest-like -k expression.
+
+    Identifiers match as case-insensitive substrings of the id; `and`, `or`, `not` and parentheses
+    combine them with pytest's precedence (not > and > or). An empty expression matches everything."""
+    tokens = _TOKEN.findall(expression or "")
+    if not tokens:
+        return lambda spec_id: True
+    pos = 0
+
+    def peek():
+        return tokens[pos] if pos < len(tokens) else None
+
+    def take():
+        nonlocal pos
+        pos += 1
+        return tokens[pos - 1]
+
+    def parse_or():
+        terms = [parse_and()]
+        while peek() == "or":
+            take()
+            terms.append(parse_and())
+        return lambda s: any(t(s) for t in terms)
+
+    def parse_and():
+        terms = [parse_not()]
+        while peek() == "and":
+            take()
+            terms.append(parse_not())
+        return lambda s: all(t(s) for t in terms)
+
+    def parse_not():
+        token = peek()
+        if token == "not":
+            take()
+            inner = parse_not()
+            return lambda s: not inner(s)
+        if token == "(":
+            take()
+            inner = parse_or()
+            if take_if(")") is None:
+                raise KeywordError(f"-k {expression!r}: missing ')'")
+            return inner
+        if token is None or token in (")", "and", "or"):
+            raise KeywordError(f"-k {expression!r}: expected a name, got {token or 'the end'!r}")
+        word = take().lower()
+        return lambda s: word in s.lower()
+
+    def take_if(token):
+        return take() if peek() == token else None
+
+    predicate = parse_or()
+    if pos != len(tokens):
+        raise KeywordError(f"-k {expression!r}: unexpected {tokens[pos]!r}")
+    return predicate
+
+
+# --------------------------------------------------------------------------- FLOPs
+
+def flops_per_sample(arch) -> tuple[float, float]:
+    """(training FLOPs per sample: forward + loss + backward, evaluation FLOPs per sample: forward),
+    as FlopCounterMode counts them (matmuls and convolutions) on one small batch of the built model."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    from harness.model import build_seeded
+
+    model = build_seeded(arch, 0)
+    x = torch.randn(FLOP_BATCH, *arch.input)
+    y = torch.randint(0, arch.classes, (FLOP_BATCH,))
+    model.train()
+    with FlopCounterMode(display=False) as train_count:
+        torch.nn.functional.cross_entropy(model(x), y).backward()
+    model.eval()
+    with torch.no_grad(), FlopCounterMode(display=False) as eval_count:
+        model(x)
+    return train_count.get_total_flops() / FLOP_BATCH, eval_count.get_total_flops() / FLOP_BATCH
+
+
+class FlopCounts:
+    """flops_per_sample per architecture, kept in `<cache>/plan/flops.json` (counting costs ~0.5 s a model)."""
+
+    def __init__(self, root: Path):
+        self.path = Path(root) / "plan" / "flops.json"
+        try:
+            self.counts = json.loads(self.path.read_text(encoding="utf-8"))
+            if not isinstance(self.counts, dict):
+                self.counts = {}
+        except (OSError, ValueError):
+            self.counts = {}
+        self.changed = False
+
+    def get(self, arch) -> tuple[float, float]:
+        blob = json.dumps([torch.__version__, arch.model_dump(mode="json", warnings=False)], sort_keys=True)
+        key = hashlib.sha256(blob.encode()).hexdigest()[:20]
+        value = self.counts.get(key)
+        if not (isinstance(value, list) and len(value) == 2 and all(isinstance(v, (int, float)) for v in value)):
+            value = self.counts[key] = list(flops_per_sample(arch))
+            self.changed = True
+        return value[0], value[1]
+
+    def save(self) -> None:
+        if self.changed:
+            atomic_write_text(self.path, json.dumps(self.counts, indent=1))
+
+
+# --------------------------------------------------------------------------- calibration
+
+def machine_key(device: torch.device, threads: int) -> dict:
+    """What a calibration depends on besides the training shape."""
+    from harness.environment import device_name
+
+    return {"device": device.type, "device_name": device_name(device), "cpu_count": os.cpu_count(),
+            "torch": torch.__version__, "threads": threads}
+
+
+def shape_key(loaded: LoadedSpec, copies: int, channels_last: bool | None) -> str:
+    """The training shape a step's time depends on; specs differing only in lr, epochs or claims share it."""
+    spec = loaded.spec
+    dumped = spec.model_dump(mode="json", include={"architecture", "recipe"}, warnings=False)
+    recipe = dumped["recipe"]
+    shape = {"architecture": dumped["architecture"], "batch_size": recipe["batch_size"],
+             "test_batch_size": recipe.get("test_batch_size"), "augmentation": recipe.get("augmentation"),
+             "optimizer": recipe["optimizer"]["type"], "loss": recipe["loss"]["type"],
+             "copies": copies, "channels_last": channels_last}
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()[:20]
+
+
+class Calibrations:
+    """Measured step and evaluation times on this machine, kept in `<cache>/plan/` as JSON."""
+
+    def __init__(self, root: Path, device: torch.device, threads: int):
+        self.machine = machine_key(device, threads)
+        name = hashlib.sha256(json.dumps(self.machine, sort_keys=True).encode()).hexdigest()[:16]
+        self.path = Path(root) / "plan" / f"calibration-{name}.json"
+        self.entries: dict[str, dict] = {}
+        try:
+            stored = json.loads(self.path.read_text(encoding="utf-8"))
+            if stored.get("machine") == self.machine and isinstance(stored.get("entries"), dict):
+                self.entries = stored["entries"]
+        except (OSError, ValueError, AttributeError):
+            pass  # none yet, or damaged: calibrate again
+
+    def get(self, key: str) -> dict | None:
+        entry = self.entries.get(key)
+        ok = isinstance(entry, dict) and all(isinstance(entry.get(k), (int, float)) for k in ("step_s", "eval_s"))
+        return entry if ok else None
+
+    def put(self, key: str, entry: dict) -> None:
+        self.entries[key] = entry
+        atomic_write_text(self.path, json.dumps({"machine": self.machine, "entries": self.entries}, indent=1))
+
+
+_digits = {}
+
+
+def random_digits():
+    """Random images of MNIST's shape and size: training speed does not depend on the pixels."""
+    from harness.data import MNIST
+
+    if not _digits:
+        g = torch.Generator().manual_seed(0)
+        _digits["mnist"] = MNIST(torch.randint(0, 256, (TRAIN_SIZE, 28, 28), generator=g, dtype=torch.uint8),
+                                 torch.randint(0, 10, (TRAIN_SIZE,), generator=g),
+                                 torch.randint(0, 256, (TEST_SIZE, 28, 28), generator=g, dtype=torch.uint8),
+                                 torch.randint(0, 10, (TEST_SIZE,), generator=g), Path("/plan-calibration"))
+    return _digits["mnist"]
+
+
+def time_training(loaded: LoadedSpec, copies: int, channels_last: bool | None, device: torch.device,
+                  seconds: float = CALIBRATION_SECONDS) -> dict:
+    """Seconds per training step of `copies` stacked seeds and per full evaluation, measured through
+    engine.train itself on random digits: runs of 1 and 1+n steps differ by n steps (model building,
+    warm-up and the epoch's evaluation cancel), and runs evaluating few and many test samples differ by
+    their evaluation. n is chosen so that the timed steps take about `seconds`."""
+    from harness.engine import RunOptions, train
+
+    digits, spec = random_digits(), loaded.spec
+    batch, small_test = spec.recipe.batch_size, spec.recipe.test_batch_size
+    eval_samples = min(TEST_SIZE, max(4 * small_test, 2000))
+    seeds = list(range(copies))
+
+    def timed(steps: int, test: int) -> float:
+        options = RunOptions(device=device, epochs=1, max_batches=steps, test_limit=test, channels_last=channels_last)
+        started = time.perf_counter()
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
+            train(spec, digits, seeds, options)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        return time.perf_counter() - started
+
+    timed(1, small_test)  # warm-up: allocator, oneDNN primitives
+    base = timed(1, small_test)
+    n = max(CALIBRATION_MIN_STEPS, min(CALIBRATION_MAX_STEPS, round(seconds / max(base, 1e-4))))
+    n = min(n, TRAIN_SIZE // batch - 1)
+    step_s = max(timed(1 + n, small_test) - base, 1e-6) / n
+    eval_s = max(timed(1, eval_samples) - base, 0.0) * TEST_SIZE / (eval_samples - small_test)
+    return {"step_s": step_s, "eval_s": eval_s, "steps_timed": n, "spec": loaded.id,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+# --------------------------------------------------------------------------- the plan
+
+@dataclass
+class SpecPlan:
+    id: str
+    seeds: int                      # seeds the run asks for
+    to_train: int                   # of which not in the results cache
+    epochs: int
+    flops_per_seed: float           # training (forward+backward) and evaluation FLOPs of one seed's run
+    groups: list[int] = field(default_factory=list)   # seeds per stacked model, one entry per training run
+    seconds: float | None = None    # estimated wall time of what is left to train (None: not calibrated)
+
+    @property
+    def flops(self) -> float:
+        return self.flops_per_seed * self.to_train
+
+
+@dataclass
+class AuditPlan:
+    specs: list[SpecPlan]
+    workers: int
+    threads: int
+    device: str
+
+    @property
+    def flops(self) -> float:
+        return sum(s.flops for s in self.specs)
+
+    @property
+    def training_specs(self) -> list[SpecPlan]:
+        return [s for s in self.specs if s.to_train]
+
+    @property
+    def seconds(self) -> float | None:
+        """Wall time with `workers` processes, each spec on one worker (longest first to the least loaded)."""
+        times = [s.seconds for s in self.training_specs]
+        if any(t is None for t in times):
+            return None
+        loads = [0.0] * max(1, self.workers)
+        for t in sorted(times, reverse=True):
+            loads[loads.index(min(loads))] += t
+        return max(loads)
+
+
+def reused_seeds(loaded: LoadedSpec, seeds: list[int], options, cache: ResultsCache | None,
+                 results_dir: Path | None) -> set[int]:
+    """Seeds runner.run_spec would not train: in the results cache or in the spec's committed record
+    of the same computation (the runner's own keys and rules)."""
+    from harness.environment import capture, environment_key
+    from harness.records import read_record, record_path
+    from harness.runner import reusable_seeds
+
+    env_key, shape = environment_key(capture(options.device)), options.shape_key()
+    keys = {s: ResultsCache.key(loaded.training_hash, env_key, shape, s) for s in seeds}
+    found = set(cache.get_many(loaded.file_id, keys)) if cache is not None else set()
+    if results_dir is not None:
+        record = read_record(record_path(results_dir, loaded, options.device.type))
+        found |= set(reusable_seeds(record, loaded, env_key, shape))
+    return found & set(seeds)
+
+
+def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int = 1,
+              device: torch.device | None = None, cache: ResultsCache | None = None,
+              results_dir: Path | None = None, stack: int | None = None,
+              train_subset: int | None = None, test_subset: int | None = None, calibrate: bool = True,
+              recalibrate: bool = False, calibration_root: Path | None = None, log=None) -> AuditPlan:
+    """FLOPs and estimated wall time of reproducing `specs` (the threads each of `workers` processes gets,
+    as harness.audit.threads_for_worker gives them). Seeds in `cache` or in a committed record under
+    `results_dir` cost nothing; with neither, every seed is counted."""
+    from harness.engine import RunOptions
+    from harness.recipe import steps_per_epoch
+    from harness.runner import plan_for
+
+    device = device or torch.device("cpu")
+    threads = max(1, (os.cpu_count() or 1) // workers) if device.type == "cpu" else torch.get_num_threads()
+    plan_root = calibration_root or (cache or ResultsCache()).root
+    calibrations, flop_counts = Calibrations(plan_root, device, threads), FlopCounts(plan_root)
+    train_size = min(train_subset or TRAIN_SIZE, TRAIN_SIZE)
+    test_size = min(test_subset or TEST_SIZE, TEST_SIZE)
+    options = RunOptions(device=device, train_limit=train_subset, test_limit=test_subset)
+    rows, measured = [], set()  # measured: the calibrations of this call (--recalibrate measures each once)
+    saved_threads = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for loaded in specs:
+            spec = loaded.spec
+            seed_list = list(range(seeds)) if seeds else spec.seed_values
+            size, channels_last = plan_for(device, spec, len(seed_list), stack)
+            cached = reused_seeds(loaded, seed_list, options, cache, results_dir)
+            missing = [s for s in seed_list if s not in cached]
+            train_flops, eval_flops = flop_counts.get(spec.architecture)
+            epochs = spec.recipe.epochs
+            row = SpecPlan(loaded.id, len(seed_list), len(missing), epochs,
+                           epochs * (train_size * train_flops + test_size * eval_flops),
+                           [len(missing[i:i + size]) for i in range(0, len(missing), size)])
+            if calibrate:
+                steps = steps_per_epoch(train_size, spec.recipe.batch_size)
+                row.seconds = 0.0
+                for copies in row.groups:
+                    key = shape_key(loaded, copies, channels_last)
+                    entry = calibrations.get(key) if key in measured or not recalibrate else None
+                    if entry is None:
+                        if log:
+                            log(f"calibrating {loaded.id} ({copies} seed{'s' * (copies > 1)} stacked, "
+                                f"{threads} thread{'s' * (threads > 1)})")
+                        entry = time_training(loaded, copies, channels_last, device)
+                        calibrations.put(key, entry)
+                        measured.add(key)
+                    row.seconds += epochs * (steps * entry["step_s"] + entry["eval_s"] * test_size / TEST_SIZE)
+            rows.append(row)
+    finally:
+        torch.set_num_threads(saved_threads)
+        flop_counts.save()
+    return AuditPlan(rows, workers, threads, str(device))
+
+
+# --------------------------------------------------------------------------- output
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:.0f} min"
+    return f"{seconds / 3600:.1f} h"
+
+
+def summary_line(plan: AuditPlan) -> str:
+    """'planned: N specs, X TFLOP, ~Y min on this machine' (specs still to train; cached seeds cost nothing)."""
+    training = plan.training_specs
+    cached = len(plan.specs) - len(training)
+    text = f"planned: {len(training)} spec{'' if len(training) == 1 else 's'}, {plan.flops / 1e12:,.1f} TFLOP"
+    if plan.seconds is not None:
+        text += f", ~{_duration(plan.seconds)} on this machine"
+        text += f" ({plan.workers} worker{'s' * (plan.workers > 1)} x {plan.threads} thread{'s' * (plan.threads > 1)})"
+    if cached:
+        text += f"; {cached} more served from the results cache"
+    return text
+
+
+def format_plan(plan: AuditPlan) -> str:
+    rows = [("spec", "seeds", "to train", "stacks", "epochs", "TFLOP/seed", "TFLOP", "est. wall")]
+    for s in plan.specs:
+        rows.append((s.id, str(s.seeds), str(s.to_train), "+".join(map(str, s.groups)) or "-", str(s.epochs),
+                     f"{s.flops_per_seed / 1e12:.2f}", f"{s.flops / 1e12:.2f}", _duration(s.seconds)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
+    lines.insert(1, "-" * len(lines[0]))
+    times = [s.seconds for s in plan.training_specs]
+    total = None if any(t is None for t in times) else sum(times)
+    lines += ["-" * len(lines[0]),
+              f"total: {plan.flops / 1e12:,.2f} TFLOP; training time summed over specs {_duration(total)}",
+              summary_line(plan)]
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the CLI and the pytest plugin
+
+def add_command(sub) -> None:
+    p = sub.add_parser("plan", help="FLOPs and estimated wall time of reproducing specs, before training")
+    p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
+                   help="only specs whose id matches (substrings with and/or/not, as pytest -k)")
+    p.add_argument("--seeds", type=int, default=None, help="seeds per spec (default: the spec's)")
+    p.add_argument("--workers", type=int, default=1, help="parallel processes, as pytest -n N (default 1)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
+    p.add_argument("--stack", type=int, default=None, help="seeds per stacked model (default: the audit's plan)")
+    p.add_argument("--specs", type=Path, default=None, help="spec folder (default: specs/)")
+    p.add_argument("--audit-cache", type=Path, default=None, help="results cache (cached seeds cost nothing)")
+    p.add_argument("--results", type=Path, default=Path("results"),
+                   help="committed records, whose seeds the audit reuses (default: results/)")
+    p.add_argument("--no-cache", action="store_true", help="count every seed, as `--no-cache` retrains them")
+    p.add_argument("--no-calibrate", action="store_true", help="FLOPs only, no timing")
+    p.add_argument("--recalibrate", action="store_true", help="measure again even where a calibration is cached")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_plan)
+
+
+def cmd_plan(args) -> int:
+    from harness.audit import resolve_device
+    from harness.specs import load_all
+
+    try:
+        matches = keyword_matcher(args.keyword)
+    except KeywordError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    if args.workers < 1 or (args.seeds is not None and args.seeds < 1):
+        print("--workers and --seeds must be at least 1", file=sys.stderr)
+        return 2
+    loaded, errors = load_all(args.specs)
+    for e in errors:
+        print(e, file=sys.stderr)
+    chosen = [s for s in loaded if matches(s.id)]
+    if not chosen:
+        print(f"no spec matches -k {args.keyword!r}", file=sys.stderr)
+        return 1
+    plan = make_plan(chosen, seeds=args.seeds, workers=args.workers, device=resolve_device(args.device),
+                     cache=None if args.no_cache else ResultsCache(args.audit_cache),
+                     results_dir=None if args.no_cache else args.results, stack=args.stack,
+                     calibrate=not args.no_calibrate, calibration_root=args.audit_cache,
+                     recalibrate=args.recalibrate, log=lambda m: print(m, file=sys.stderr))
+    if args.json:
+        json.dump({"specs": [{**s.__dict__, "flops": s.flops} for s in plan.specs], "workers": plan.workers,
+                   "threads": plan.threads, "device": plan.device, "flops": plan.flops, "seconds": plan.seconds},
+                  sys.stdout, indent=2)
+        print()
+    else:
+        print(format_plan(plan))
+    return 1 if errors else 0
+
+
+def spec_ids_of(nodeids) -> list[str]:
+    """Spec ids of the claim tests among pytest node ids (`...::test_claim[slug/name:claim]`), in order."""
+    from harness.xdist_support import CLAIM_TEST
+
+    seen = {}
+    for nodeid in nodeids:
+        match = CLAIM_TEST.search(nodeid)
+        if match:
+            seen.setdefault(match["spec"], None)
+    return list(seen)
+
+
+def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir: Path, write) -> None:
+    """Print the estimate as `pytest --reproduce` starts, for the specs whose claim tests will run."""
+    from harness.audit import resolve_device
+
+    ids = set(spec_ids_of(nodeids))
+    specs = [s for s in specs if s.id in ids]
+    if not specs:
+        return
+    cache_dir = config.getoption("audit_cache")
+    refresh = config.getoption("no_cache")
+    said = []
+
+    def log(message):
+        if not said:
+            said.append(message)
+            write("planned: calibrating the estimate (a few training steps per model, once per machine)")
+
+    try:
+        plan = make_plan(specs, seeds=config.getoption("seeds"), workers=max(1, workers),
+                         device=resolve_device(config.getoption("device")),
+                         cache=None if refresh else ResultsCache(Path(cache_dir) if cache_dir else None),
+                         results_dir=None if refresh else results_dir, stack=config.getoption("stack"),
+                         calibration_root=Path(cache_dir) if cache_dir else None,
+                         train_subset=config.getoption("train_subset"), test_subset=config.getoption("test_subset"),
+                         log=log)
+    except Exception as exc:  # an estimate must never stop the audit
+        write(f"planned: {len(specs)} specs (no estimate: {type(exc).__name__}: {exc})")
+        return
+    write(summary_line(plan))

@@ -178,6 +178,10 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
         owner = model_of(models, fact.line)
         (owner.recipe_facts if owner else glob_facts).append(fact)
     models = _merge_final(models, decisions)
+    for m in models:
+        if not (m.figures or m.curve or m.layers):  # e.g. "Hyperparameters (Final Model)": settings for all
+            glob_facts.extend(m.recipe_facts)
+    models = [m for m in models if m.figures or m.curve or m.layers]
     specs, constraint = _assemble(readme, models, glob, glob_facts, decisions)
     return Draft(readme, models, specs, constraint, decisions)
 
@@ -245,6 +249,8 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
 
     shared_params = sorted({f.value for f in glob if f.kind == "parameters"})
     targets = global_targets(readme, glob)
+    outside = [n for n in range(1, len(readme.lines) + 1) if model_of(models, n) is None]
+    bounds = list({f.value: f for f in reversed(F.parameter_bounds(readme, outside))}.values())[:1]
     dropout_p = _dropout_statement(readme)
     reference = next((m for m in reversed(models) if m.layers), None)
     base_recipe, base_fid = _recipe(readme, glob_facts, None, {}, decisions, "shared")
@@ -254,6 +260,7 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
     parent_name, parent = "_base", {"architecture": {"layers": base_arch}, "recipe": base_recipe,
                                     "fidelity": {"architecture": base_arch_fid, **base_fid}}
     arch_source = reference.label if reference else None
+    target_model = next((m for m in reversed(models) if m.figures or m.curve), models[-1])
     written = 0
     for m in models:
         if m.layers:
@@ -269,7 +276,8 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
         if own_recipe["loss"]["type"] == "nll" and _last_kind(layers) != "log_softmax":
             layers = [*layers, "log_softmax"]
         claims, count_fid, notes = claims_for(readme, m, layers, own_recipe["epochs"], shared_params,
-                                              targets if m is models[-1] else [], arch_fid, arch_source, decisions)
+                                              targets if m is target_model else [],
+                                              bounds if m is target_model else [], arch_fid, arch_source, decisions)
         if not claims:
             decisions.append(f"{m.label}: no figure found, no spec written")
             continue

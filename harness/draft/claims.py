@@ -8,7 +8,6 @@ claim's expectation follows the count of the draft's own layer list.
 from __future__ import annotations
 
 import math
-import re
 from functools import lru_cache
 
 from pydantic import TypeAdapter, ValidationError
@@ -62,14 +61,10 @@ def global_targets(readme: Readme, glob: list[F.Figure]) -> list[F.Figure]:
 def constraint_text(readme: Readme, glob: list[F.Figure]) -> str:
     """The README's constraints in our words: parameter bounds and accuracy targets."""
     bounds = []
-    for n in range(1, len(readme.lines) + 1):
-        text = readme.plain_line(n)
-        m = re.search(r"(<=|≤|<|under|below|fewer than|less than)\s*(" + F.COUNT + r"|\d+\s*[kK])\b", text)
-        if m and re.search(r"param", text, re.I):
-            value = m.group(2).replace(" ", "")
-            bound = f"< {value}" if m.group(1) not in ("<=", "≤") else f"<= {value}"
-            if bound not in bounds:
-                bounds.append(bound)
+    for f in F.parameter_bounds(readme, range(1, len(readme.lines) + 1)):
+        bound = f"{'<' if f.args['strict'] else '<='} {f.text}"
+        if bound not in bounds:
+            bounds.append(bound)
     targets = []
     for f in global_targets(readme, glob):
         t = f"{'mean of last ' + str(f.args['epochs']) + ' epochs ' if 'epochs' in f.args else ''}>= {f.text}%"
@@ -79,7 +74,7 @@ def constraint_text(readme: Readme, glob: list[F.Figure]) -> str:
     return "; ".join(parts) or "not found in the README (to fill in)"
 
 
-def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list, targets: list,
+def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list, targets: list, bounds: list,
                arch_fid: dict | None, arch_source: str | None, decisions: list[str]):
     """(claims, architecture fidelity when the layers are inherited, notes) of one model."""
     notes: list[str] = []
@@ -125,6 +120,17 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
         count_fid = {"level": "unknown", "assumption": f"placeholder: {source}; this iteration's layers are not documented"}
     claims.extend(_accuracy_claims(readme, m, figs, epochs, decisions))
     claims.extend(curve_claims)
+    for b in bounds:
+        claim = {"id": f"under-{int(b.value)}", "kind": "parameters", "band": b.args["band"],
+                 "where": _where(readme, [b]) + " (the README's bound)"}
+        lo, hi = b.args["band"]
+        inside = computed is not None and lo <= computed <= hi
+        known = arch_fid is not None or count_fid["level"] == "reconstructed"
+        claim["expect"] = ("reproduced" if inside else "refuted") if known else "unverifiable"
+        if not known:
+            claim["note"] = f"the draft has no layer list for {m.label}: write it, then expect reproduced"
+        if accepted(claim) and claim["id"] not in {c.get("id") for c in claims}:
+            claims.append(claim)
     for t in targets:
         kind = "test_accuracy_mean_last" if "epochs" in t.args else "test_accuracy_final"
         claim = {"id": f"target-{t.text}", "kind": kind, **({"epochs": t.args["epochs"]} if "epochs" in t.args else {}),

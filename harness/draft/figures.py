@@ -139,7 +139,7 @@ def _accuracy_kind(sentence: str, args: dict) -> str:
         return "test_accuracy_mean_last"
     if re.search(r"\b(peak|best|highest|max(imum)?|top)\b", low):
         return "train_accuracy_peak" if train else "test_accuracy_peak"
-    if re.search(r"\b(final|last|end|after \d+ epochs?|\(\d+ epochs?\)|in \d+ epochs?)\b", low) or "band" in args:
+    if re.search(r"\b(final|last|end|after \d+ epochs?|in \d+ epochs?)\b|\(\d+ epochs?\)", low) or "band" in args:
         return "train_accuracy_final" if train else "test_accuracy_final"
     return "ambiguous"
 
@@ -250,9 +250,10 @@ def iteration_tables(readme: Readme) -> list[list[Row]]:
         word = next((w for w in MODEL_WORDS if w in first), None)
         if word is None and first.strip("\\ ") not in ("#", "no", "no.", "id"):
             continue
-        if word is None:
+        if word is None:  # "#": the heading names the rows ("... (10 Key Experiments)"), a plural first
             heading = readme.section_at(table.line).title.lower()
-            word = next((w for w in MODEL_WORDS if re.search(rf"\b{w}", heading)), "row")
+            word = next((w for w in MODEL_WORDS if re.search(rf"\b{w}s\b", heading)), None) or \
+                next((w for w in MODEL_WORDS if re.search(rf"\b{w}", heading)), "row")
         params = table.column("param")
         accs = [(i, h) for i, h in enumerate(table.header) if "acc" in h.lower()]
         if params is None and not accs:
@@ -308,3 +309,22 @@ def epochs_in_header(table: Table) -> int | None:
         if m and "acc" in h.lower():
             return int(m.group(1))
     return None
+
+
+_BOUND = re.compile(r"(<=|≤|<|under|below|fewer than|less than)\s*(" + COUNT + r"|\d+\s*[kK])\b")
+
+
+def parameter_bounds(readme: Readme, lines) -> list[Figure]:
+    """"< 25,000 parameters", "under 20k parameters": the bound as a band [0, N - 1] (or [0, N] for <=)."""
+    out = []
+    for n in lines:
+        text = readme.plain_line(n)
+        m = _BOUND.search(text)
+        if not (m and re.search(r"param", text, re.I)):
+            continue
+        raw = m.group(2).replace(" ", "")
+        value = int(number(raw[:-1]) * 1000) if raw[-1] in "kK" else int(number(raw))
+        strict = m.group(1) not in ("<=", "≤")
+        out.append(Figure("parameters_bound", value, raw, n, "statement",
+                          {"band": [0, value - 1 if strict else value], "strict": strict}))
+    return out

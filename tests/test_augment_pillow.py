@@ -316,6 +316,29 @@ def test_center_crop_resize_downscaling_equals_pillow():
     torch.testing.assert_close(out, ref, rtol=0, atol=LSB + EPS)
 
 
+def test_course_pipeline_equals_pillow_end_to_end(images):
+    """The course specs' list (crop 22 with p 0.1, resize 28, rotation 15, nearest, fill 0) against the same
+    steps on PIL images with the drawn parameters: within 1/255 (the resize's rounding, copied by the nearest
+    rotation) except at rotation ties; exact on the samples left uncropped."""
+    rec: list[Drawn] = []
+    entries = [{"center_crop_resize": {"crop": 22, "size": 28, "p": 0.1}}, {"random_rotation": {"degrees": 15}}]
+    out = augmenter(*entries)(as_float(images).unsqueeze(0), [gen(2)], record=rec)[0]
+    crop, rotation = rec
+    assert 0 < crop.apply.sum() < len(images)
+    n, h, w = images.shape
+    ties = 0
+    for i, image in enumerate(images):
+        picture = Image.fromarray(image.numpy())
+        if crop.apply[i]:
+            picture = pil_center_crop_resize(picture, 22, 28, BILINEAR)
+        ref = from_pil([pil_reference(picture, rotation, i)])[0, 0]
+        tie = edge_distance(sample_matrix(rotation, i, w, h), w, h) < TIE_PX
+        ties += int(tie.sum())
+        diff = (out[i, 0] - ref).abs()[~tie]
+        assert diff.max() <= (LSB + EPS if crop.apply[i] else 0), (i, diff.max().item() * 255)
+    assert ties <= 10 * TIE_SHARE * out.numel()
+
+
 # --------------------------------------------------------------------------- the hook changes nothing
 
 PIPELINE = [{"center_crop_resize": {"crop": 22, "p": 0.5}},

@@ -8,6 +8,7 @@
 A claim's pytest outcome follows the verdict its spec expects: reproduced ->
 passed; refuted/inconclusive -> xfailed (the suite fails if it starts to
 pass); unverifiable -> skipped with its reason; any other verdict -> failed.
+Comparisons alike: supported passes, contradicted/inconclusive xfail.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.claims import band_text
+from harness.claims import PASSING, band_text
 from harness.pytest_options import PLUGIN_NAME, add_options, check_path_options, claim_test_id
 from harness.specs import SpecError, default_specs_dir, discover, load_spec
 from harness.terminal import safe
@@ -94,11 +95,11 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("spec_entry", entries, ids=[_entry_id(e) for e in entries])
     if "spec" in names:
         metafunc.parametrize("spec", loaded, ids=[s.id for s in loaded])
-    if "parameter_claim" in names:
-        pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind == "parameters"]
-        metafunc.parametrize("parameter_claim", pairs, ids=[claim_test_id(s.id, c.claim_id) for s, c in pairs])
+    if "untrained_claim" in names:  # judged from the spec alone (parameter counts; qualitative: skipped)
+        pairs = [(s, c) for s in loaded for c in s.spec.claims if not c.trained]
+        metafunc.parametrize("untrained_claim", pairs, ids=[claim_test_id(s.id, c.claim_id) for s, c in pairs])
     if "trained_claim" in names:
-        pairs = [(s, c) for s in loaded for c in s.spec.claims if c.kind != "parameters"]
+        pairs = [(s, c) for s in loaded for c in s.spec.claims if c.trained]
         # ids `slug/name:claim`: harness.xdist_support keeps a spec's claims on one worker
         metafunc.parametrize("trained_claim", pairs, ids=[claim_test_id(s.id, c.claim_id) for s, c in pairs])
 
@@ -170,7 +171,9 @@ def expect_verdict(request):
         request.node.user_properties.append(("audit_claim", json.dumps(row)))
         if result.expected == "unverifiable":
             pytest.skip(safe(f"unverifiable: {result.detail}"))
-        if result.verdict == result.expected == "reproduced":
+        if result.verdict == "not judged":  # a comparison whose other spec has no run yet
+            pytest.skip(safe(f"{spec_id}:{result.claim_id}: {result.detail}"))
+        if result.verdict == result.expected and result.verdict in PASSING:
             return
         message = (f"{spec_id}:{result.claim_id}: claimed {result.claimed}, band {band_text(result.band)}, "
                    f"measured {result.measured_text()} ({result.verdict})" + (f"; {result.detail}" if result.detail else ""))

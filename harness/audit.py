@@ -12,14 +12,14 @@ from pathlib import Path
 import torch
 
 from harness.cache import ResultsCache
-from harness.claims import ClaimResult, judge_all
+from harness.claims import ClaimResult
 from harness.data import MNIST, load_mnist
 from harness.engine import RunOptions
-from harness.model import build_model, count_parameters
-from harness.records import build_record, read_record, record_path, write_record
+from harness.records import build_record, load_records, read_record, record_path, write_record
 from harness.results import SpecRun
 from harness.runner import run_spec
-from harness.specs import LoadedSpec
+from harness.specs import LoadedSpec, load_all
+from harness.verdicts import Judge, Run, is_full_run, mark_failed_run, planned_parameters
 
 # The smoke tier: every optimizer, schedule, augmentation and dropout path runs, on a sliver of data.
 SMOKE = dict(epochs=1, max_batches=2, train_limit=512, test_limit=256)
@@ -54,6 +54,7 @@ class Audit:
     test_subset: int | None = None
     _mnist: MNIST | None = None
     _runs: dict[str, tuple[SpecRun, list[ClaimResult]]] = field(default_factory=dict)
+    _judge: Judge | None = None
     records_written: list[Path] = field(default_factory=list)
 
     @property
@@ -78,17 +79,38 @@ class Audit:
                                  train_limit=self.train_subset, test_limit=self.test_subset)
             run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh, self.stack,
                            record=self.committed_record(loaded))
-            params = count_parameters(build_model(loaded.spec.architecture))[0]
-            results = judge_all(loaded, run.curves if run.curves else None, run.epochs, params)
+            params = planned_parameters(loaded)
+            judge = self.judge_for(loaded)
+            judged = Run(loaded.id, run.environment["device"].split(":")[0], run.seeds, run.curves, run.epochs,
+                         full=run.outcome == "ok" and not (self.train_subset or self.test_subset))
+            judge.add(judged)
+            results = judge.judge(loaded, judged if run.curves else None)
             if run.outcome != "ok":
-                for r in results:
-                    if r.kind != "parameters" and r.verdict not in ("unverifiable",):
-                        r.verdict, r.detail = "error", f"run {run.outcome}: {run.error}"
+                mark_failed_run(loaded, results, run.outcome, run.error)
             if self.results_dir is not None:
                 self.records_written.append(
                     write_record(self.results_dir, loaded, build_record(loaded, run, results, params)))
             self._runs[loaded.id] = (run, results)
         return self._runs[loaded.id]
+
+    def judge_for(self, loaded: LoadedSpec) -> Judge:
+        """The session's judge: this session's runs and the committed records of fresh full runs (pools and
+        comparisons draw on the README's other specs without training them)."""
+        if self._judge is None:
+            specs, _ = load_all(loaded.path.parent.parent)
+            records = load_records(self.results_dir) if self.results_dir is not None else []
+            self._judge = Judge.from_records(specs, [r for r in records if is_full_run(r)])
+        return self._judge
+
+    def judged(self, loaded: LoadedSpec, claim_id: str) -> ClaimResult:
+        """One claim of a spec, judged now: a comparison sees the other spec once it ran in this session."""
+        run, results = self.reproduce(loaded)
+        found = next(r for r in results if r.claim_id == claim_id)
+        if found.verdict != "not judged":
+            return found
+        judge = self.judge_for(loaded)
+        claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
+        return claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, run.environment["device"].split(":")[0]))))
 
     def smoke(self, loaded: LoadedSpec) -> SpecRun:
         batch = min(loaded.spec.recipe.batch_size, SMOKE_BATCH)

@@ -1,40 +1,59 @@
-"""Measuring claims on curves, and the verdict rule.
+"""Claims: one class per claim kind, holding both its YAML form and its behaviour.
 
-Verdict for a claim measured over N seeds (values v_i, mean m, sample
-standard deviation s; s = 0 for one seed) against its band [lo, hi]:
+Each class says what a spec may write for its kind (a strict pydantic model),
+how one seed's curves are measured (`measure`), how the README's figure reads
+(`claimed_text`), which decision rule judges it (`judge`), whether it needs
+training (`trained`) and what it draws on a plot (`marks`). Nothing outside
+this module switches on a claim's kind: adding a kind is one class here and
+its test. The rules themselves are in harness/stats.py and README.md
+("Verdicts").
 
-* reproduced    lo <= m <= hi
-* refuted       m < lo - s  or  m > hi + s   (outside the band by more than the seed spread)
-* inconclusive  otherwise                     (outside the band, but within one s of it)
-
-Parameter counts are exact (within 1% when the README writes "~").
+A claim is judged on `Evidence`: the seeds' curves, the epochs, the planned
+parameter count, the README's other runs (for the pooled noise scale) and,
+for comparisons, the other spec's seeds.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from typing import Annotated, ClassVar, Literal, Union
 
+from pydantic import Field, model_validator
+
+from harness import stats
+from harness.layers import PosInt, Strict
 from harness.results import SeedCurve
 
 EPS = 1e-9  # accuracies are k/n*100 in floating point; band edges are inclusive
-ERROR_FACTOR = 1.25
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+Text = Annotated[str, Field(min_length=1)]
+Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
+Band = Annotated[list[float], Field(min_length=2, max_length=2, description="[low, high], inclusive")]
+Expectation = Literal["reproduced", "refuted", "inconclusive", "unverifiable"]
+PASSING = frozenset({"reproduced", "supported"})  # verdicts whose expected test passes (the rest xfail)
 
+
+# --------------------------------------------------------------------------- results and evidence
 
 @dataclass
 class ClaimResult:
     claim_id: str
     kind: str
     claimed: str                 # the README's figure, for people
-    band: list[float] | None
-    values: list[float] = field(default_factory=list)  # per seed
+    band: list[float] | None     # accepted interval (reproduced inside); for people and the summary table
+    values: list[float] = field(default_factory=list)  # per seed (comparisons: per common seed, this - other)
     mean: float | None = None
     std: float | None = None
-    verdict: str = "unverifiable"  # reproduced | refuted | inconclusive | unverifiable | error
-    expected: str = "unverifiable"
+    verdict: str = "unverifiable"  # reproduced | refuted | inconclusive | unverifiable | error | not judged
+    expected: str = "unverifiable"  # comparisons: supported | contradicted | inconclusive
     estimated: bool = False
     detail: str = ""
+    measured: str = "-"          # the measured figure for people, with the n it rests on
+    rule: str = ""               # which rule decided, with its numbers
+    extra: dict = field(default_factory=dict)  # per-kind data: a comparison's difference and CI, a curve's points
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -44,23 +63,44 @@ class ClaimResult:
         return self.verdict == self.expected
 
     def measured_text(self) -> str:
-        return measured_text(self.to_json())
+        return self.measured
 
 
-def measured_text(row: dict, with_n: bool = False) -> str:
-    """A claim result's measured value for people: a count, per-seed epochs, or mean ± std."""
-    if row.get("mean") is None:
-        return "-"
-    values = row.get("values") or []
-    if row["kind"] == "parameters":
-        return f"{int(row['mean']):,}"
-    if row["kind"] == "first_epoch_reaching":
-        return "/".join(str(int(v)) for v in values) + (" (per seed)" if with_n else "")
-    if math.isnan(row["mean"]):
-        return "n/a (diverged)"
-    spread = row.get("std") is not None and len(values) > 1
-    text = f"{row['mean']:.2f}" + (f" ± {row['std']:.2f}" if spread else "")
-    return text + (f" (n={len(values)})" if with_n else "")
+@dataclass
+class OtherRun:
+    """Another spec's seeds, for a comparison."""
+
+    spec_id: str
+    seeds: list[int]
+    curves: list[SeedCurve]
+    epochs: int
+
+
+@dataclass
+class Evidence:
+    """What claims are judged on."""
+
+    spec_id: str
+    curves: list[SeedCurve] | None            # None: not trained (parameter claims only)
+    epochs: int
+    parameters: int                           # from the shape plan
+    neighbours: list[tuple[list[SeedCurve], int]] = field(default_factory=list)  # the README's runs (pool)
+    other: Callable[[str], OtherRun | None] = lambda ref: None
+
+    @property
+    def slug(self) -> str:
+        return self.spec_id.split("/")[0]
+
+
+@dataclass(frozen=True)
+class Mark:
+    """Something a claim draws on a spec's plot: panel test|train, style point|span|line|curve."""
+
+    panel: str
+    style: str
+    xs: tuple[float, ...]
+    ys: tuple[float, ...]
+    label: str
 
 
 def band_text(band) -> str:
@@ -68,127 +108,820 @@ def band_text(band) -> str:
     if not band:
         return "-"
     lo, hi = band
-    if lo >= 1000:
+    if max(abs(lo), abs(hi)) >= 1000:
         return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
     return f"{lo:g}" if lo == hi else f"{lo:.2f}-{hi:.2f}"
 
 
-# --------------------------------------------------------------------------- bands
-
-def default_band(claim, epochs: int) -> list[float] | None:
-    """The accepted interval for a claim (see specs/README.md)."""
-    if getattr(claim, "band", None) is not None:
-        return [float(b) for b in claim.band]
-    if claim.kind == "parameters":
-        tol = claim.value * 0.01 if claim.approximate else 0
-        return [claim.value - tol, claim.value + tol]
-    if claim.kind == "first_epoch_reaching":
-        if claim.value is None:
-            return [epochs + 1.0, epochs + 1.0]
-        return [claim.value - 1.0, claim.value + 1.0]
-    if getattr(claim, "value", None) is None:
-        return None
-    error = 100.0 - claim.value
-    return [max(0.0, 100.0 - ERROR_FACTOR * error), min(100.0, 100.0 - error / ERROR_FACTOR)]
+def usable(curves: list[SeedCurve], epochs: int) -> list[SeedCurve]:
+    return [c for c in curves if c.outcome in ("ok", "diverged") and len(c.test_accuracy) >= epochs]
 
 
-def claimed_text(claim) -> str:
-    if claim.kind == "parameters":
-        return f"{'~' if claim.approximate else ''}{claim.value:,}"
-    if claim.kind == "first_epoch_reaching":
-        return f"{claim.threshold:g}% " + ("never" if claim.value is None else f"by epoch {claim.value}")
-    if claim.kind == "qualitative":
-        return claim.statement
-    value = getattr(claim, "value", None)
-    if value is None and getattr(claim, "band", None):
-        lo, hi = claim.band
-        text = f">= {lo:g}%" if hi >= 100 else f"{lo:g}-{hi:g}%"
-    else:
-        text = f"{value:g}%"
-    return ("~" + text + " (estimated)") if claim.estimated else text
+# --------------------------------------------------------------------------- measures (a claim kind's per-seed figure)
+
+class _Measure(Strict):
+    """A per-seed figure of a run. `kind` names it; comparisons use the same classes as metrics."""
+
+    panel: ClassVar[str] = "test"
+    unit: ClassVar[str] = "%"
+    images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
+
+    def measure(self, curve: SeedCurve, epochs: int) -> float:
+        raise NotImplementedError
+
+    def span(self, epochs: int) -> tuple[int, int]:
+        """The epochs the figure comes from (for plots)."""
+        return epochs, epochs
+
+    def applies(self, epochs: int) -> str | None:
+        """Why this measure cannot be taken on a run of `epochs` epochs (None: it can)."""
+        last = max(getattr(self, a, None) or 0 for a in ("epoch", "epochs", "to"))
+        return f"{last} is beyond the recipe's {epochs} epochs" if last > epochs else None
+
+    def describe(self) -> str:
+        return self.kind.replace("_", " ")  # type: ignore[attr-defined]
+
+    def pool_values(self, curves: list[SeedCurve], epochs: int) -> list[float]:
+        return [v for v in (self.measure(c, epochs) for c in curves) if math.isfinite(v)]
 
 
-# --------------------------------------------------------------------------- measuring
+class TestFinalMeasure(_Measure):
+    kind: Literal["test_accuracy_final"]
 
-def measure(claim, curve: SeedCurve, epochs: int) -> float:
-    """One seed's value for a trained claim."""
-    test, train = curve.test_accuracy, curve.train_accuracy
-    kind = claim.kind
-    if kind in ("test_accuracy_final", "does_not_converge"):
-        return test[-1]
-    if kind == "test_accuracy_peak":
-        return max(test)
-    if kind == "test_accuracy_at_epoch":
-        return test[claim.epoch - 1]
-    if kind == "test_accuracy_mean_last":
-        return statistics.fmean(test[-claim.epochs:])
-    if kind == "test_accuracy_min_from":
-        return min(test[claim.epoch - 1:])
-    if kind == "train_accuracy_final":
-        return train[-1]
-    if kind == "train_accuracy_at_epoch":
-        return train[claim.epoch - 1]
-    if kind == "first_epoch_reaching":
-        reached = [i + 1 for i, acc in enumerate(test) if acc >= claim.threshold - EPS]
-        return float(reached[0]) if reached else float(epochs + 1)
-    raise ValueError(f"{kind} is not measured on curves")
+    def measure(self, curve, epochs):
+        return curve.test_accuracy[epochs - 1]
 
 
-def verdict(values: list[float], band: list[float]) -> tuple[str, float, float]:
-    """(verdict, mean, std) by the rule in this module's docstring."""
+class TestPeakMeasure(_Measure):
+    kind: Literal["test_accuracy_peak"]
+
+    def measure(self, curve, epochs):
+        return max(curve.test_accuracy[:epochs])
+
+    def span(self, epochs):
+        return 1, epochs
+
+
+class TestAtEpochMeasure(_Measure):
+    kind: Literal["test_accuracy_at_epoch"]
+    epoch: PosInt
+
+    def measure(self, curve, epochs):
+        return curve.test_accuracy[self.epoch - 1]
+
+    def span(self, epochs):
+        return self.epoch, self.epoch
+
+    def describe(self):
+        return f"test accuracy at epoch {self.epoch}"
+
+
+class TestMeanLastMeasure(_Measure):
+    kind: Literal["test_accuracy_mean_last"]
+    epochs: PosInt = Field(description="Mean of the test accuracy over the last N epochs")
+
+    def measure(self, curve, epochs):
+        return statistics.fmean(curve.test_accuracy[epochs - self.epochs:epochs])
+
+    def span(self, epochs):
+        return epochs - self.epochs + 1, epochs
+
+    def describe(self):
+        return f"mean test accuracy of the last {self.epochs} epochs"
+
+
+class TestMinFromMeasure(_Measure):
+    """'Stays above X from epoch N on': the minimum test accuracy over epochs N..end."""
+
+    kind: Literal["test_accuracy_min_from"]
+    epoch: PosInt
+
+    def measure(self, curve, epochs):
+        return min(curve.test_accuracy[self.epoch - 1:epochs])
+
+    def span(self, epochs):
+        return self.epoch, epochs
+
+
+class TestWindowMeasure(_Measure):
+    """The min or mean test accuracy over epochs from..to ('epochs 11-14 all hit 99.42%': min)."""
+
+    kind: Literal["test_accuracy_window"]
+    from_: PosInt = Field(alias="from")
+    to: PosInt
+    stat: Literal["min", "mean"]
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.from_ > self.to:
+            raise ValueError("`from` must not be after `to`")
+        return self
+
+    def measure(self, curve, epochs):
+        window = curve.test_accuracy[self.from_ - 1:self.to]
+        return min(window) if self.stat == "min" else statistics.fmean(window)
+
+    def span(self, epochs):
+        return self.from_, self.to
+
+    def describe(self):
+        return f"{self.stat} test accuracy over epochs {self.from_}-{self.to}"
+
+
+class TestSpreadMeasure(_Measure):
+    """max - min of the test accuracy over epochs from..to, in pp ('jumps around in the last epochs')."""
+
+    kind: Literal["test_accuracy_spread"]
+    unit: ClassVar[str] = " pp"
+    from_: PosInt = Field(alias="from")
+    to: PosInt
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.from_ > self.to:
+            raise ValueError("`from` must not be after `to`")
+        return self
+
+    def measure(self, curve, epochs):
+        window = curve.test_accuracy[self.from_ - 1:self.to]
+        return max(window) - min(window)
+
+    def span(self, epochs):
+        return self.from_, self.to
+
+
+class TrainFinalMeasure(_Measure):
+    kind: Literal["train_accuracy_final"]
+    panel: ClassVar[str] = "train"
+    images: ClassVar[int | None] = stats.TRAIN_IMAGES
+
+    def measure(self, curve, epochs):
+        return curve.train_accuracy[epochs - 1]
+
+
+class TrainAtEpochMeasure(_Measure):
+    kind: Literal["train_accuracy_at_epoch"]
+    panel: ClassVar[str] = "train"
+    images: ClassVar[int | None] = stats.TRAIN_IMAGES
+    epoch: PosInt
+
+    def measure(self, curve, epochs):
+        return curve.train_accuracy[self.epoch - 1]
+
+    def span(self, epochs):
+        return self.epoch, self.epoch
+
+
+class TrainPeakMeasure(_Measure):
+    kind: Literal["train_accuracy_peak"]
+    panel: ClassVar[str] = "train"
+    images: ClassVar[int | None] = stats.TRAIN_IMAGES
+
+    def measure(self, curve, epochs):
+        return max(curve.train_accuracy[:epochs])
+
+    def span(self, epochs):
+        return 1, epochs
+
+
+class TrainTestGapMeasure(_Measure):
+    """Train accuracy minus test accuracy at an epoch, in pp."""
+
+    kind: Literal["train_test_gap"]
+    unit: ClassVar[str] = " pp"
+    epoch: PosInt
+
+    def measure(self, curve, epochs):
+        return curve.train_accuracy[self.epoch - 1] - curve.test_accuracy[self.epoch - 1]
+
+    def span(self, epochs):
+        return self.epoch, self.epoch
+
+
+class FirstEpochMeasure(_Measure):
+    """First epoch whose test accuracy reaches `threshold`; never = infinity (MLPerf)."""
+
+    kind: Literal["first_epoch_reaching"]
+    unit: ClassVar[str] = ""
+    images: ClassVar[int | None] = None
+    threshold: Percent
+
+    def measure(self, curve, epochs):
+        reached = [i + 1 for i, acc in enumerate(curve.test_accuracy[:epochs]) if acc >= self.threshold - EPS]
+        return float(reached[0]) if reached else math.inf
+
+    def span(self, epochs):
+        return 1, epochs
+
+    def describe(self):
+        return f"first epoch reaching {self.threshold:g}%"
+
+
+Metric = Annotated[
+    Union[TestFinalMeasure, TestPeakMeasure, TestAtEpochMeasure, TestMeanLastMeasure, TestMinFromMeasure,
+          TestWindowMeasure, TestSpreadMeasure, TrainFinalMeasure, TrainAtEpochMeasure, TrainPeakMeasure,
+          TrainTestGapMeasure, FirstEpochMeasure],
+    Field(discriminator="kind"),
+]
+
+
+# --------------------------------------------------------------------------- claims
+
+class _Claim(Strict):
+    id: Identifier | None = Field(None, description="Unique within the spec; defaults to the kind (and epoch)")
+    where: Text = Field(description="Where the README makes the claim (section, table row, log line)")
+    expect: Expectation = Field(description="The verdict recorded for this claim; a different verdict fails the suite")
+    estimated: bool = Field(False, description="The README itself only estimates this figure")
+    note: str | None = None
+
+    trained: ClassVar[bool] = True      # needs training to be judged
+
+    def default_id(self) -> str:
+        return self.kind.replace("_", "-")  # type: ignore[attr-defined]
+
+    @property
+    def claim_id(self) -> str:
+        return self.id or self.default_id()
+
+    def claimed_text(self) -> str:
+        raise NotImplementedError
+
+    def judge(self, evidence: Evidence) -> ClaimResult:
+        raise NotImplementedError
+
+    def marks(self, epochs: int) -> list[Mark]:
+        return []
+
+    def problems(self, epochs: int) -> list[tuple[str, str]]:
+        """(field, message) for what the recipe makes impossible to measure."""
+        return []
+
+    def related_problems(self, spec_id: str, epochs_of: Callable[[str], int | None]) -> list[tuple[str, str]]:
+        """(field, message) for what other specs make impossible (`epochs_of`: a spec id's epochs, None if
+        there is no such spec); `python -m harness check` asks every claim."""
+        return []
+
+    def _result(self, **kw) -> ClaimResult:
+        return ClaimResult(self.claim_id, self.kind, self.claimed_text(), kw.pop("band", None),  # type: ignore
+                           expected=self.expect, estimated=self.estimated, **kw)
+
+    def not_run(self) -> ClaimResult:
+        """The row of a trained claim with no run to judge it on."""
+        return self._result(verdict="not run")
+
+    def unverifiable(self) -> ClaimResult:
+        reason = getattr(self, "reason", None) or self.note or "no measurable figure"
+        return self._result(detail=reason)
+
+
+def _trained_run_problem(claim: _Claim, evidence: Evidence) -> ClaimResult | None:
+    """An error result when the run cannot carry a verdict (timeout, crash, too few epochs)."""
+    bad = [c for c in evidence.curves or [] if c not in usable([c], evidence.epochs)]
+    if bad:
+        c = bad[0]
+        return claim._result(verdict="error", detail=f"seed {c.seed}: run {c.outcome}" +
+                             (f" ({c.detail})" if c.detail else ""))
+    if not evidence.curves:
+        return claim._result(verdict="error", detail="no seeds were run")
+    return None
+
+
+def _diverged(curves: list[SeedCurve]) -> str:
+    seeds = [c.seed for c in curves if c.outcome == "diverged"]
+    return f"diverged: seed {', '.join(map(str, seeds))}" if seeds else ""
+
+
+def _spread_text(values: list[float], unit: str) -> str:
+    n = len(values)
     if any(math.isnan(v) for v in values):
-        return "refuted", math.nan, math.nan
+        return f"n/a (diverged) (n={n})"
     mean = statistics.fmean(values)
-    std = statistics.stdev(values) if len(values) > 1 else 0.0
-    lo, hi = band
-    if lo - EPS <= mean <= hi + EPS:
-        return "reproduced", mean, std
-    if mean < lo - std - EPS or mean > hi + std + EPS:
-        return "refuted", mean, std
-    return "inconclusive", mean, std
+    sd = f" ± {statistics.stdev(values):.2f}" if n > 1 else ""
+    return f"{mean:.2f}{sd}{'' if unit == '%' else unit} (n={n})"
 
 
-def judge_parameters(claim, computed: int) -> ClaimResult:
-    band = default_band(claim, 0)
-    v = "reproduced" if band[0] <= computed <= band[1] else "refuted"
-    detail = "" if v == "reproduced" else f"computed {computed:,}, claimed {claim.value:,}"
-    return ClaimResult(claim.claim_id, claim.kind, claimed_text(claim), band, [float(computed)], float(computed), 0.0,
-                       v, claim.expect, claim.estimated, detail)
+class _Figure(_Claim, _Measure):
+    """A figure measured per seed: `value` is the README's one-run figure (prediction-interval rule),
+    `band` alone is a target (share-of-seeds rule). With both, the value is judged and the band is the
+    README's stated target, drawn but not judged (write a band-only claim to judge the target)."""
 
+    value: Percent | None = Field(None, description="The README's figure, in percent")
+    band: Band | None = Field(None, description="The README's target range (a band alone is judged as a target)")
 
-def judge_trained(claim, curves: list[SeedCurve], epochs: int) -> ClaimResult:
-    result = ClaimResult(claim.claim_id, claim.kind, claimed_text(claim), default_band(claim, epochs),
-                         expected=claim.expect, estimated=claim.estimated)
-    unusable = [c for c in curves if c.outcome not in ("ok", "diverged") or len(c.test_accuracy) < epochs]
-    if unusable:
-        c = unusable[0]
-        result.verdict = "error"
-        result.detail = f"seed {c.seed}: run {c.outcome}" + (f" ({c.detail})" if c.detail else "")
+    @model_validator(mode="after")
+    def _value_or_band(self):
+        if self.value is None and self.band is None:
+            raise ValueError("an accuracy claim needs a value, a band, or both")
+        if self.band and self.band[0] > self.band[1]:
+            raise ValueError("band must be [low, high]")
+        return self
+
+    def problems(self, epochs):
+        why = self.applies(epochs)
+        return [(self._epoch_field(), why)] if why else []
+
+    def _epoch_field(self) -> str:
+        return next((a for a in ("epoch", "epochs", "to") if getattr(self, a, None)), "kind")
+
+    def claimed_text(self) -> str:
+        if self.value is None:
+            lo, hi = self.band
+            text = f">= {lo:g}{self.unit}" if hi >= 100 else f"{lo:g}-{hi:g}{self.unit}"
+        else:
+            text = f"{self.value:g}{self.unit}"
+        return ("~" + text + " (estimated)") if self.estimated else text
+
+    def floor(self, values: list[float]) -> float:
+        finite = [v for v in values if math.isfinite(v)]
+        if self.images is None or not finite:
+            return 0.0
+        return stats.binomial_floor(statistics.fmean(finite) if self.unit == "%" else 99.0, self.images)
+
+    def pooled(self, evidence: Evidence, values: list[float]) -> tuple[float, float] | None:
+        """Pooled sd of this same measure over the README's runs in the same regime: runs whose mean error
+        rate is within a factor of 2 of this run's (noise grows with the error rate; a run that failed to
+        train would otherwise swamp the scale of every other)."""
+        reference = _regime(self, evidence.curves or [], evidence.epochs, values)
+        groups, seen = [], set()
+        for curves, epochs in evidence.neighbours:
+            if self.applies(epochs) or any(c.outcome != "ok" for c in curves):
+                continue
+            group = self.pool_values(usable(curves, epochs), epochs)
+            key = tuple(round(v, 6) for v in group)
+            if len(group) < 2 or key in seen:
+                continue
+            seen.add(key)
+            error = _regime(self, curves, epochs, group)
+            if reference is not None and error is not None and reference / 2 <= error <= reference * 2:
+                groups.append(group)
+        return stats.pooled_sd(groups)
+
+    def judge(self, evidence: Evidence) -> ClaimResult:
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        curves = evidence.curves
+        values = [self.measure(c, evidence.epochs) for c in curves]
+        n = len(values)
+        result = self._result(values=values, detail=_diverged(curves), measured=_spread_text(values, self.unit))
+        finite = [v for v in values if not math.isnan(v)]
+        result.mean = statistics.fmean(values) if finite == values else math.nan
+        result.std = statistics.stdev(values) if n > 1 and finite == values else (0.0 if n == 1 else math.nan)
+        if self.value is None:
+            return self._judge_target(result, values)
+        if len(finite) != n:
+            result.verdict = stats.cap("refuted", n)
+            result.rule = "a seed diverged: no figure to compare"
+            return result
+        sd = stats.noise(values, self.pooled(evidence, values), self.floor(values))
+        result.verdict, inner, outer = stats.single_figure(self.value, values, sd)
+        result.band = [inner.lo, inner.hi]
+        result.rule = (f"95% prediction interval {inner.lo:.2f}-{inner.hi:.2f}, 99% {outer.lo:.2f}-{outer.hi:.2f}; "
+                       f"{sd.text()}, n={n}")
+        result.extra = {"sigma": sd.sigma, "df": sd.df if math.isfinite(sd.df) else None, "sigma_source": sd.source,
+                        "refuted_outside": [outer.lo, outer.hi]}
         return result
-    result.values = [measure(claim, c, epochs) for c in curves]
-    result.verdict, result.mean, result.std = verdict(result.values, result.band)
-    diverged = [c.seed for c in curves if c.outcome == "diverged"]
-    if diverged:
-        result.detail = f"diverged: seed {', '.join(map(str, diverged))}"
-    return result
+
+    def _judge_target(self, result: ClaimResult, values: list[float]) -> ClaimResult:
+        lo, hi = self.band
+        hits = sum(1 for v in values if self._meets(v, lo, hi))
+        result.verdict, ci = stats.share_verdict(hits, len(values))
+        result.band = [lo, hi]
+        result.measured = f"{hits} of {len(values)} seeds meet it ({_spread_text(values, self.unit)})"
+        result.rule = (f"share {hits}/{len(values)}, 90% Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced when at "
+                       "least half meet it, refuted when the upper bound < 0.5")
+        result.extra = {"hits": hits, "share_ci": [ci.lo, ci.hi]}
+        return result
+
+    @staticmethod
+    def _meets(v: float, lo: float, hi: float) -> bool:
+        return lo - EPS <= v <= hi + EPS
+
+    def marks(self, epochs):
+        first, last = self.span(epochs)
+        label = f"{self.claim_id}: {self.claimed_text()}"
+        out = []
+        if self.unit != "%":
+            return out
+        if self.band is not None:
+            out.append(Mark(self.panel, "span", (first - 0.3, last + 0.3), tuple(self.band), label + " (target)"))
+        if self.value is not None:
+            style = "point" if first == last else "line"
+            out.append(Mark(self.panel, style, (first, last), (self.value, self.value), label))
+        return out
 
 
-def unverifiable(claim) -> ClaimResult:
-    reason = getattr(claim, "reason", None) or claim.note or "no measurable figure"
-    return ClaimResult(claim.claim_id, claim.kind, claimed_text(claim), None, expected=claim.expect,
-                       estimated=claim.estimated, detail=reason)
+def _regime(measure: _Measure, curves: list[SeedCurve], epochs: int, values: list[float]) -> float | None:
+    """The error rate (pp) that sets a run's noise regime: the measure's own for accuracies, else the final
+    test accuracy's."""
+    if measure.unit == "%":
+        finite = [v for v in values if math.isfinite(v)]
+    else:
+        finite = [c.test_accuracy[epochs - 1] for c in usable(curves, epochs)]
+        finite = [v for v in finite if math.isfinite(v)]
+    return 100.0 - statistics.fmean(finite) if finite else None
 
 
-def judge_all(loaded, curves: list[SeedCurve] | None, epochs: int, computed_parameters: int) -> list[ClaimResult]:
-    """Every claim of a spec: parameters from the model, trained claims from curves (if given)."""
-    from harness.schema import TRAINED_KINDS
+class TestFinal(_Figure, TestFinalMeasure):
+    kind: Literal["test_accuracy_final"]
 
+
+class TestPeak(_Figure, TestPeakMeasure):
+    """A peak claim is judged against the per-seed peaks."""
+
+    kind: Literal["test_accuracy_peak"]
+
+    def marks(self, epochs):
+        if self.value is None:
+            return super().marks(epochs)
+        return [Mark("test", "line", (1, epochs), (self.value, self.value), f"{self.claim_id}: {self.claimed_text()}")]
+
+
+class TestAtEpoch(_Figure, TestAtEpochMeasure):
+    kind: Literal["test_accuracy_at_epoch"]
+
+    def default_id(self):
+        return f"test-accuracy-epoch{self.epoch}"
+
+
+class TestMeanLast(_Figure, TestMeanLastMeasure):
+    """Each seed's value is one run's average, the same statistic as the README's figure, so the single-figure
+    prediction interval applies to the per-seed averages (see README, 'Averaged claims')."""
+
+    kind: Literal["test_accuracy_mean_last"]
+
+    def default_id(self):
+        return f"test-accuracy-mean-last{self.epochs}"
+
+
+class TestMinFrom(_Figure, TestMinFromMeasure):
+    kind: Literal["test_accuracy_min_from"]
+
+    def default_id(self):
+        return f"test-accuracy-min-from-epoch{self.epoch}"
+
+
+class TestWindow(_Figure, TestWindowMeasure):
+    kind: Literal["test_accuracy_window"]
+
+    def default_id(self):
+        return f"test-accuracy-{self.stat}-epochs{self.from_}-{self.to}"
+
+
+class TestSpread(_Figure, TestSpreadMeasure):
+    kind: Literal["test_accuracy_spread"]
+    value: Annotated[float, Field(ge=0.0, le=100.0)] | None = Field(None, description="max - min in pp")
+
+    def default_id(self):
+        return f"test-accuracy-spread-epochs{self.from_}-{self.to}"
+
+    def floor(self, values):
+        return 0.0  # a range of one run's epochs on the same test images: no binomial scale of its own
+
+
+class TrainFinal(_Figure, TrainFinalMeasure):
+    kind: Literal["train_accuracy_final"]
+
+
+class TrainAtEpoch(_Figure, TrainAtEpochMeasure):
+    kind: Literal["train_accuracy_at_epoch"]
+
+    def default_id(self):
+        return f"train-accuracy-epoch{self.epoch}"
+
+
+class TrainPeak(_Figure, TrainPeakMeasure):
+    kind: Literal["train_accuracy_peak"]
+
+
+class TrainTestGap(_Figure, TrainTestGapMeasure):
+    kind: Literal["train_test_gap"]
+    value: Annotated[float, Field(ge=-100.0, le=100.0)] | None = Field(None, description="train - test, pp")
+    band: Annotated[list[Annotated[float, Field(ge=-100.0, le=100.0)]], Field(min_length=2, max_length=2)] | None = None
+
+    def default_id(self):
+        return f"train-test-gap-epoch{self.epoch}"
+
+    def floor(self, values):
+        return stats.binomial_floor(99.0)  # the test side's scale dominates the difference's
+
+
+class DoesNotConverge(_Figure, TestFinalMeasure):
+    """Training fails: the final test accuracy of a share of the seeds stays in `band` (diverged seeds count)."""
+
+    kind: Literal["does_not_converge"]
+    value: Percent | None = Field(None, description="The README's figure, e.g. 9.9 (shown, not judged)")
+    band: Band = Field(description="Final test accuracy counted as not converged, e.g. [0, 12]")
+
+    def judge(self, evidence):
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        values = [self.measure(c, evidence.epochs) for c in evidence.curves]
+        result = self._result(values=values, detail=_diverged(evidence.curves))
+        finite = [v for v in values if not math.isnan(v)]
+        result.mean = statistics.fmean(finite) if finite else math.nan
+        result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        return self._judge_target(result, values)
+
+    @staticmethod
+    def _meets(v, lo, hi):
+        return math.isnan(v) or lo - EPS <= v <= hi + EPS
+
+    def claimed_text(self):
+        lo, hi = self.band
+        return f"does not converge ({lo:g}-{hi:g}%)" if self.value is None else f"{self.value:g}% (not converging)"
+
+
+class FirstEpochReaching(_Claim, FirstEpochMeasure):
+    """First epoch whose test accuracy reaches `threshold`; `value: null` claims it never does.
+    `band` is a stated range of epochs ('by epoch 8-10'), judged like one epoch: it must meet the seeds' range."""
+
+    value: PosInt | None
+    band: Annotated[list[PosInt], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="A stated range of epochs ('epoch 8-10'); judged against the seeds' range like a value")
+
+    def default_id(self):
+        return f"first-epoch-{self.threshold:g}pct"
+
+    def claimed_text(self):
+        if self.band is not None:
+            return f"{self.threshold:g}% by epoch {self.band[0]}-{self.band[1]}"
+        return f"{self.threshold:g}% " + ("never" if self.value is None else f"by epoch {self.value}")
+
+    def problems(self, epochs):
+        if self.value is not None and self.value > epochs:
+            return [("value", f"epoch {self.value} is beyond the recipe's {epochs} epochs")]
+        return []
+
+    def judge(self, evidence):
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        epochs = evidence.epochs
+        values = [self.measure(c, epochs) for c in evidence.curves]
+        finite = [min(v, epochs + 1.0) for v in values]  # 'never' compares as the epoch after the last
+        mid = stats.median(values)
+        shown = "/".join("never" if math.isinf(v) else str(int(v)) for v in values)
+        result = self._result(values=finite, mean=stats.median(finite), std=None, detail=_diverged(evidence.curves),
+                              measured=f"{shown} per seed (median {'never' if math.isinf(mid) else f'{mid:g}'}, "
+                                       f"n={len(values)})")
+        if self.band is not None:
+            claimed = stats.Interval(float(self.band[0]), float(self.band[1]))
+        else:
+            at = float(epochs + 1) if self.value is None else float(self.value)
+            claimed = stats.Interval(at, at)
+        result.verdict, inner, outer = stats.epochs_verdict(claimed, finite)
+        result.band = [inner.lo, inner.hi]
+        result.rule = (f"seeds' range {inner.lo:g}-{inner.hi:g} (reproduced when the claim meets it), refuted "
+                       f"outside {outer.lo:g}-{outer.hi:g}; 'never' = epoch {epochs + 1}")
+        return result
+
+    def marks(self, epochs):
+        x = epochs + 0.5 if self.value is None else self.value
+        return [Mark("test", "threshold", (x,), (self.threshold,), f"{self.claim_id}: {self.claimed_text()}")]
+
+
+class TestCurve(_Claim):
+    """The README's logged per-epoch test accuracy, judged epoch by epoch against the seeds' 95%/99% prediction
+    intervals at that epoch; the verdict follows the share of logged points inside (README, 'Curves')."""
+
+    kind: Literal["test_accuracy_curve"]
+    values: Annotated[list[Percent | None], Field(min_length=1)] = Field(
+        description="Test accuracy after epoch 1, 2, ...; null where the log has no figure")
+
+    INSIDE_TO_REPRODUCE: ClassVar[float] = 0.8   # share of points inside their 95% interval
+    OUTSIDE_TO_REFUTE: ClassVar[float] = 0.5     # share of points outside their 99% interval
+
+    @model_validator(mode="after")
+    def _some_point(self):
+        if all(v is None for v in self.values):
+            raise ValueError("a curve needs at least one logged figure")
+        return self
+
+    def default_id(self):
+        return "test-accuracy-curve"
+
+    def claimed_text(self):
+        points = [v for v in self.values if v is not None]
+        return f"{len(points)} logged points ({points[0]:g} .. {points[-1]:g}%)"
+
+    def problems(self, epochs):
+        if len(self.values) > epochs:
+            return [("values", f"{len(self.values)} epochs logged, the recipe has {epochs}")]
+        return []
+
+    def judge(self, evidence):
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        inside = outside = 0
+        points = []
+        for epoch, claimed in enumerate(self.values, start=1):
+            if claimed is None:
+                continue
+            at = TestAtEpoch.model_validate({"kind": "test_accuracy_at_epoch", "epoch": epoch, "value": claimed,
+                                             "where": self.where, "expect": "reproduced"})
+            r = at.judge(evidence)
+            inside += r.verdict == "reproduced"
+            outside += r.verdict in ("refuted",) or (r.verdict == "inconclusive" and not _within(claimed, r))
+            points.append({"epoch": epoch, "claimed": claimed, "verdict": r.verdict, "accepted": r.band,
+                           "refuted_outside": r.extra.get("refuted_outside")})
+        n_points, n = len(points), len(evidence.curves)
+        if inside >= self.INSIDE_TO_REPRODUCE * n_points:
+            verdict = "reproduced"
+        elif outside > self.OUTSIDE_TO_REFUTE * n_points:
+            verdict = "refuted"
+        else:
+            verdict = "inconclusive"
+        return self._result(verdict=stats.cap(verdict, n), detail=_diverged(evidence.curves),
+                            measured=f"{inside} of {n_points} points inside, {outside} outside the 99% interval "
+                                     f"(n={n})",
+                            rule=f"reproduced when >= {self.INSIDE_TO_REPRODUCE:.0%} of points lie inside their 95% "
+                                 f"interval, refuted when > {self.OUTSIDE_TO_REFUTE:.0%} lie outside their 99%",
+                            extra={"points": points})
+
+    def marks(self, epochs):
+        xs = tuple(float(i) for i, v in enumerate(self.values, start=1) if v is not None)
+        ys = tuple(v for v in self.values if v is not None)
+        return [Mark("test", "curve", xs, ys, f"{self.claim_id}: README log")]
+
+
+def _within(claimed: float, r: ClaimResult) -> bool:
+    """Inside the 99% interval (for a point capped to inconclusive by too few seeds)."""
+    outer = r.extra.get("refuted_outside")
+    return outer is None or outer[0] <= claimed <= outer[1]
+
+
+class Parameters(_Claim):
+    """The model's parameter count (from the shape plan): `value` exactly (within 1% when `approximate`),
+    and `band` as a stated bound ('< 8,000' is [0, 7999]); both must hold."""
+
+    kind: Literal["parameters"]
+    value: PosInt | None = None
+    approximate: bool = Field(False, description="The README gives a rounded count (e.g. '~593,200')")
+    band: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="A stated bound, e.g. [0, 7999] for '< 8,000'")
+
+    trained: ClassVar[bool] = False
+
+    @model_validator(mode="after")
+    def _value_or_band(self):
+        if self.value is None and self.band is None:
+            raise ValueError("a parameter claim needs a value, a band, or both")
+        if self.band and self.band[0] > self.band[1]:
+            raise ValueError("band must be [low, high]")
+        return self
+
+    def accepted(self) -> list[float]:
+        if self.value is None:
+            return [float(b) for b in self.band]
+        tol = self.value * 0.01 if self.approximate else 0
+        return [self.value - tol, self.value + tol]
+
+    def claimed_text(self):
+        parts = []
+        if self.value is not None:
+            parts.append(f"{'~' if self.approximate else ''}{self.value:,}")
+        if self.band is not None:
+            lo, hi = self.band
+            parts.append(f"< {hi + 1:,}" if lo == 0 else f"{lo:,}-{hi:,}")
+        return " (".join(parts) + (")" if len(parts) == 2 else "")
+
+    def judge(self, evidence):
+        computed = evidence.parameters
+        failed = []
+        if self.value is not None:
+            lo, hi = self.accepted()
+            if not lo <= computed <= hi:
+                failed.append(f"computed {computed:,}, claimed {self.value:,}")
+        if self.band is not None and not self.band[0] <= computed <= self.band[1]:
+            failed.append(f"computed {computed:,}, outside the stated bound {band_text(self.band)}")
+        return self._result(band=self.accepted(), values=[float(computed)], mean=float(computed), std=0.0,
+                            verdict="refuted" if failed else "reproduced", detail="; ".join(failed),
+                            measured=f"{computed:,}", rule="exact count from the shape plan")
+
+
+class Qualitative(_Claim):
+    """A statement with no figure the harness can measure; always unverifiable."""
+
+    kind: Literal["qualitative"]
+    statement: Text
+    expect: Literal["unverifiable"]  # type: ignore[assignment]
+    reason: Text
+
+    trained: ClassVar[bool] = False
+
+    def claimed_text(self):
+        return self.statement
+
+    def judge(self, evidence):
+        return self.unverifiable()
+
+
+class Comparison(_Claim):
+    """The README's story: this spec's metric against another spec's, on the seeds both ran (paired)."""
+
+    kind: Literal["comparison"]
+    id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
+    other: Text = Field(description="The other spec: a name in the same folder, or slug/name")
+    metric: Metric
+    direction: Literal["higher", "lower"]
+    by: Annotated[float, Field(ge=0.0)] = Field(0.0, description="By at least this much (pp or epochs)")
+    readme: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="The README's own figures, [other, this]")
+    statement: Text
+    expect: Literal["supported", "contradicted", "inconclusive"]  # type: ignore[assignment]
+
+    def other_id(self, spec_id: str) -> str:
+        return self.other if "/" in self.other else f"{spec_id.split('/')[0]}/{self.other}"
+
+    def claimed_text(self):
+        word = "higher" if self.direction == "higher" else "lower"
+        by = f" by >= {self.by:g}" if self.by else ""
+        text = f"{self.metric.describe()} {word}{by} than {self.other}"
+        if self.readme:
+            before, after = self.readme
+            text += f"; README {before:g} -> {after:g} ({after - before:+.2f})"
+        return text
+
+    def problems(self, epochs):
+        why = self.metric.applies(epochs)
+        return [("metric", why)] if why else []
+
+    def related_problems(self, spec_id, epochs_of):
+        other_id = self.other_id(spec_id)
+        if other_id == spec_id:
+            return [("other", "a spec cannot be compared with itself")]
+        other_epochs = epochs_of(other_id)
+        if other_epochs is None:
+            return [("other", f"no spec {other_id!r}")]
+        why = self.metric.applies(other_epochs)
+        return [("metric", f"{other_id}: {why}")] if why else []
+
+    def _story(self, other_id: str) -> dict:
+        return {"other": other_id, "statement": self.statement, "readme": self.readme, "direction": self.direction,
+                "by": self.by}
+
+    def not_run(self):
+        return self._result(verdict="not run", extra=self._story(self.other))
+
+    def judge(self, evidence):
+        other_id = self.other_id(evidence.spec_id)
+        other = evidence.other(other_id)
+        if evidence.curves is None or other is None:
+            return self._result(verdict="not judged", detail=f"needs {other_id} trained",
+                                extra=self._story(other_id))
+        mine = {c.seed: c for c in usable(evidence.curves, evidence.epochs)}
+        theirs = {c.seed: c for c in usable(other.curves, other.epochs)}
+        common = sorted(set(mine) & set(theirs))
+
+        def value(curve, epochs):
+            v = self.metric.measure(curve, epochs)
+            return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
+
+        diffs = [value(mine[s], evidence.epochs) - value(theirs[s], other.epochs) for s in common]
+        sign = 1.0 if self.direction == "higher" else -1.0
+        p = stats.paired([sign * d for d in diffs])
+        verdict = p.verdict(self.by) if all(math.isfinite(d) for d in diffs) else "inconclusive"
+        raw = sign * p.mean if p.n else math.nan
+        ci = [sign * p.ci.lo, sign * p.ci.hi] if p.ci else None
+        if ci:
+            ci.sort()
+        measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
+                    f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
+        readme = f"README {self.readme[0]:g} -> {self.readme[1]:g} ({self.readme[1] - self.readme[0]:+.2f}); " \
+            if self.readme else ""
+        return self._result(
+            band=ci, values=diffs, mean=raw if p.n else None, std=p.sd if p.n > 1 else None, verdict=verdict,
+            measured=measured, detail=f"{readme}measured {measured}: {verdict}" + ("" if p.n >= 2 else
+                                                                                  "; fewer than 2 common seeds"),
+            rule=f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
+                 f"{self.by:g} in the claimed direction; smallest difference detectable at n={p.n}: "
+                 + (f"{p.detectable:.2f}" if p.ci else "n/a"),
+            extra={**self._story(other_id), "common_seeds": common, "difference": raw + 0.0 if p.n else None,
+                   "ci": [v + 0.0 for v in ci] if ci else None, "detectable": p.detectable if p.ci else None})
+
+
+def is_comparison(row: dict) -> bool:
+    """A judged row (ClaimResult as JSON) of a comparison: the report's story table and forest plot."""
+    return row.get("kind") == "comparison"
+
+
+Claim = Annotated[
+    Union[Parameters, TestFinal, TestPeak, TestAtEpoch, TestMeanLast, TestMinFrom, TestWindow, TestSpread, TestCurve,
+          TrainFinal, TrainAtEpoch, TrainPeak, TrainTestGap, FirstEpochReaching, DoesNotConverge, Qualitative,
+          Comparison],
+    Field(discriminator="kind"),
+]
+
+
+def judge_all(claims, evidence: Evidence) -> list[ClaimResult]:
+    """Every claim of a spec: untrained ones always, trained ones when the evidence has curves."""
     out = []
-    for claim in loaded.spec.claims:
-        if claim.kind == "parameters":
-            out.append(judge_parameters(claim, computed_parameters))
-        elif claim.kind in TRAINED_KINDS and curves is not None:
-            out.append(judge_trained(claim, curves, epochs))
-        elif claim.expect == "unverifiable" or claim.kind == "qualitative":
-            out.append(unverifiable(claim))
+    for claim in claims:
+        if not claim.trained or evidence.curves is not None:
+            out.append(claim.judge(evidence))
+        elif claim.expect == "unverifiable":
+            out.append(claim.unverifiable())
     return out

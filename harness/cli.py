@@ -21,10 +21,12 @@ def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
 
 def parameter_row(loaded: LoadedSpec) -> dict:
     """Claimed vs computed parameters, plus the counts under each finding's overrides."""
-    from harness.model import build_model, count_parameters
+    from harness.claims import Evidence, Parameters
+    from harness.verdicts import planned_parameters
 
-    total, trainable = count_parameters(build_model(loaded.spec.architecture))
-    claims = [c for c in loaded.spec.claims if c.kind == "parameters"]
+    total = trainable = planned_parameters(loaded)  # the shape plan: every parameter a spec declares trains
+    claims = [c for c in loaded.spec.claims if isinstance(c, Parameters)]
+    judged = claims[0].judge(Evidence(loaded.id, None, loaded.spec.recipe.epochs, total)) if claims else None
     fidelity = loaded.spec.fidelity["architecture"].level
     return {
         "id": loaded.id,
@@ -36,7 +38,7 @@ def parameter_row(loaded: LoadedSpec) -> dict:
         "claimed_approximate": claims[0].approximate if claims else None,
         "computed_parameters": total,
         "trainable_parameters": trainable,
-        "matches": (claims[0].value == total) if claims else None,
+        "matches": (judged.verdict == "reproduced") if judged else None,
         "expected": claims[0].expect if claims else None,
         "findings": [{"id": f.id, "kind": f.kind, "summary": f.summary,
                       **({"parameters": f.parameters} if f.parameters else {})} for f in loaded.spec.findings],
@@ -85,6 +87,7 @@ def cmd_check(args) -> int:
         except SpecError as exc:
             failures += 1
             print(exc, file=sys.stderr)
+    failures += related_problems(loaded)
     print(f"{len(paths) - failures} of {len(paths)} specs valid", file=sys.stderr)
     from harness.draft import escape
     from harness.draft.sources import check_readmes  # the README each folder was written from
@@ -93,6 +96,29 @@ def cmd_check(args) -> int:
     for line in notes:
         print(escape(line), file=sys.stderr)
     return 1 if failures or bad_readmes else 0
+
+
+def related_problems(loaded: list[LoadedSpec]) -> int:
+    """Claims that name another spec (comparisons): it exists and the metric applies to it. Returns the number
+    of specs with such a problem."""
+    known = {s.id: s for s in loaded}
+
+    def epochs_of(spec_id: str) -> int | None:
+        if spec_id not in known:
+            try:
+                known[spec_id] = find_spec(spec_id, loaded[0].path.parent.parent)
+            except (SpecError, OSError):
+                return None
+        return known[spec_id].spec.recipe.epochs
+
+    bad = 0
+    for spec in loaded:
+        found = [f"{spec.path}: claims[{i}].{field}: {message}" for i, claim in enumerate(spec.spec.claims)
+                 for field, message in claim.related_problems(spec.id, epochs_of)]
+        for line in found:
+            print(safe(line), file=sys.stderr)
+        bad += bool(found)
+    return bad
 
 
 def cmd_summary(args) -> int:

@@ -1,7 +1,9 @@
 """Keep the specs' expected verdicts in step with measured reality.
 
-`python -m harness expect` lists every claim whose newest full run (no subset,
-outcome ok) measured a verdict other than the one its spec records;
+`python -m harness expect` judges every spec's newest full run (no subset,
+outcome ok, trained with the spec's current training hash) under the current
+rules (harness/verdicts.py; stored verdicts are ignored) and lists every claim
+whose verdict differs from the one its spec records;
 `--write` rewrites those `expect:` values in the spec files, touching nothing
 else (the line of each claim's `expect` key is found from the YAML itself).
 Review the diff before committing: a changed verdict is a finding.
@@ -15,8 +17,9 @@ from pathlib import Path
 
 from harness.records import load_records
 from harness.specs import LoadedSpec, load_all, read_yaml
+from harness.verdicts import STALE, Judge, is_full_run, is_stale
 
-MEASURED = {"reproduced", "refuted", "inconclusive"}
+MEASURED = {"reproduced", "refuted", "inconclusive", "supported", "contradicted"}
 
 
 @dataclass
@@ -33,11 +36,7 @@ def full_runs(records: list[dict], device_kind: str | None = None) -> dict[str, 
     """spec id -> newest record of a complete, full-data run (optionally of one device kind)."""
     best: dict[str, dict] = {}
     for r in records:
-        if r.get("outcome") != "ok" or r.get("options", {}).get("train_limit"):
-            continue
-        if any(r.get("options", {}).get(k) for k in ("epochs", "max_batches", "batch_size")):
-            continue
-        if device_kind and r.get("device_kind") != device_kind:
+        if not is_full_run(r) or (device_kind and r.get("device_kind") != device_kind):
             continue
         if r["spec"] not in best or r.get("created", "") > best[r["spec"]].get("created", ""):
             best[r["spec"]] = r
@@ -46,21 +45,26 @@ def full_runs(records: list[dict], device_kind: str | None = None) -> dict[str, 
 
 def changes(results_dir: Path, specs_root=None, device_kind: str | None = None) -> list[Change]:
     specs, _ = load_all(specs_root)
-    runs = full_runs(load_records(results_dir), device_kind)
+    records = load_records(results_dir)
+    judge = Judge.from_records(specs, records)
+    by_id = {s.id: s for s in specs}
+    runs = full_runs([r for r in records if r["spec"] in by_id and not is_stale(r, by_id[r["spec"]])], device_kind)
     out = []
     for spec in specs:
         record = runs.get(spec.id)
         if record is None:
             continue
-        measured = {c["claim_id"]: c for c in record["claims"]}
+        results = judge.judge_record(spec, record)
+        if results == STALE:
+            continue
+        measured = {r.claim_id: r for r in results}
         for i, claim in enumerate(spec.spec.claims):
             m = measured.get(claim.claim_id)
-            if m is None or m["verdict"] not in MEASURED or m["verdict"] == claim.expect:
+            if m is None or m.verdict not in MEASURED or m.verdict == claim.expect:
                 continue
-            evidence = (f"{record['device_kind']}, seeds {record['seeds']}, {record['created'][:10]}: "
-                        f"mean {m['mean']:.3f}" + (f" ± {m['std']:.3f}" if m.get("std") else "") +
-                        f" vs band {m['band']}")
-            out.append(Change(spec, i, claim.claim_id, claim.expect, m["verdict"], evidence))
+            evidence = (f"{record['device_kind']}, seeds {record['seeds']}, {record.get('created', '?')[:10]}: "
+                        f"measured {m.measured}; {m.rule}")
+            out.append(Change(spec, i, claim.claim_id, claim.expect, m.verdict, evidence))
     return out
 
 

@@ -34,14 +34,17 @@ class Source(Strict):
 class Fidelity(Strict):
     """How a detail of the spec is known."""
 
-    level: Literal["documented", "reconstructed", "unknown"]
+    level: Literal["documented", "documented_in_code", "reconstructed", "unknown"] = Field(
+        description="documented: the README's text states it; documented_in_code: only the README's linked code or "
+                    "notebook does; reconstructed: inferred; unknown: assumed")
     evidence: str | None = Field(None, description="Where the README states it, or what it was inferred from")
     assumption: str | None = Field(None, description="What the spec assumes (reconstructed, unknown)")
     why: str | None = Field(None, description="Why this assumption (reconstructed)")
 
     @model_validator(mode="after")
     def _complete(self):
-        need = {"documented": ["evidence"], "reconstructed": ["assumption", "why"], "unknown": ["assumption"]}
+        need = {"documented": ["evidence"], "documented_in_code": ["evidence"], "reconstructed": ["assumption", "why"],
+                "unknown": ["assumption"]}
         missing = [f for f in need[self.level] if not getattr(self, f)]
         if missing:
             raise ValueError(f"a {self.level} detail needs {' and '.join(missing)}")
@@ -295,127 +298,32 @@ class Recipe(Strict):
 
 # --------------------------------------------------------------------------- claims
 
-Expectation = Literal["reproduced", "refuted", "inconclusive", "unverifiable"]
+# One class per claim kind, with its behaviour, in harness/claims.py; re-exported here for the spec model.
+from harness.claims import (  # noqa: E402
+    Claim,
+    DoesNotConverge,
+    Expectation,
+    FirstEpochReaching,
+    Parameters,
+    Qualitative,
+    TestAtEpoch,
+    TestCurve,
+    TestFinal,
+    TestMeanLast,
+    TestMinFrom,
+    TestPeak,
+    TestSpread,
+    TestWindow,
+    TrainAtEpoch,
+    TrainFinal,
+    TrainPeak,
+    TrainTestGap,
+)
 
-
-class _Claim(Strict):
-    id: Identifier | None = Field(None, description="Unique within the spec; defaults to the kind (and epoch)")
-    where: Text = Field(description="Where the README makes the claim (section, table row, log line)")
-    expect: Expectation = Field(description="The verdict recorded for this claim; a different verdict fails the suite")
-    estimated: bool = Field(False, description="The README itself only estimates this figure")
-    note: str | None = None
-
-    def default_id(self) -> str:
-        return self.kind.replace("_", "-")  # type: ignore[attr-defined]
-
-    @property
-    def claim_id(self) -> str:
-        return self.id or self.default_id()
-
-
-class ParametersClaim(_Claim):
-    kind: Literal["parameters"]
-    value: PosInt
-    approximate: bool = Field(False, description="The README gives a rounded count (e.g. '~593,200')")
-
-
-class _Accuracy(_Claim):
-    value: Percent | None = Field(None, description="The README's figure, in percent")
-    band: Band | None = Field(None, description="Accepted mean, in percent; default derived from value (see README)")
-
-    @model_validator(mode="after")
-    def _value_or_band(self):
-        if self.value is None and self.band is None:
-            raise ValueError("an accuracy claim needs a value, a band, or both")
-        if self.band and self.band[0] > self.band[1]:
-            raise ValueError("band must be [low, high]")
-        return self
-
-
-class TestFinal(_Accuracy):
-    kind: Literal["test_accuracy_final"]
-
-
-class TestPeak(_Accuracy):
-    kind: Literal["test_accuracy_peak"]
-
-
-class TestAtEpoch(_Accuracy):
-    kind: Literal["test_accuracy_at_epoch"]
-    epoch: PosInt
-
-    def default_id(self):
-        return f"test-accuracy-epoch{self.epoch}"
-
-
-class TestMeanLast(_Accuracy):
-    kind: Literal["test_accuracy_mean_last"]
-    epochs: PosInt = Field(description="Mean of the test accuracy over the last N epochs")
-
-    def default_id(self):
-        return f"test-accuracy-mean-last{self.epochs}"
-
-
-class TestMinFrom(_Accuracy):
-    """'Stays above X from epoch N on': the minimum test accuracy over epochs N..end."""
-
-    kind: Literal["test_accuracy_min_from"]
-    epoch: PosInt
-
-    def default_id(self):
-        return f"test-accuracy-min-from-epoch{self.epoch}"
-
-
-class TrainFinal(_Accuracy):
-    kind: Literal["train_accuracy_final"]
-
-
-class TrainAtEpoch(_Accuracy):
-    kind: Literal["train_accuracy_at_epoch"]
-    epoch: PosInt
-
-    def default_id(self):
-        return f"train-accuracy-epoch{self.epoch}"
-
-
-class FirstEpochReaching(_Claim):
-    """First epoch whose test accuracy reaches `threshold`; `value: null` claims it never does."""
-
-    kind: Literal["first_epoch_reaching"]
-    threshold: Percent
-    value: PosInt | None
-    band: Annotated[list[PosInt], Field(min_length=2, max_length=2)] | None = Field(
-        None, description="Accepted mean epoch; default value +/- 1. 'never' counts as epochs + 1")
-
-    def default_id(self):
-        return f"first-epoch-{self.threshold:g}pct"
-
-
-class DoesNotConverge(_Claim):
-    """Training fails: final test accuracy stays near chance (or the run diverges)."""
-
-    kind: Literal["does_not_converge"]
-    value: Percent | None = Field(None, description="The README's figure, e.g. 9.9")
-    band: Band = Field(description="Final test accuracy counted as not converged, e.g. [0, 12]")
-
-
-class Qualitative(_Claim):
-    """A statement with no figure the harness can measure; always unverifiable."""
-
-    kind: Literal["qualitative"]
-    statement: Text
-    expect: Literal["unverifiable"]  # type: ignore[assignment]
-    reason: Text
-
-
-Claim = Annotated[
-    Union[ParametersClaim, TestFinal, TestPeak, TestAtEpoch, TestMeanLast, TestMinFrom, TrainFinal,
-          TrainAtEpoch, FirstEpochReaching, DoesNotConverge, Qualitative],
-    Field(discriminator="kind"),
-]
-TRAINED_KINDS = frozenset({"test_accuracy_final", "test_accuracy_peak", "test_accuracy_at_epoch",
-                           "test_accuracy_mean_last", "test_accuracy_min_from", "train_accuracy_final",
-                           "train_accuracy_at_epoch", "first_epoch_reaching", "does_not_converge"})
+ParametersClaim = Parameters
+__all__ = ["Claim", "DoesNotConverge", "Expectation", "FirstEpochReaching", "ParametersClaim", "Qualitative",
+           "TestAtEpoch", "TestCurve", "TestFinal", "TestMeanLast", "TestMinFrom", "TestPeak", "TestSpread",
+           "TestWindow", "TrainAtEpoch", "TrainFinal", "TrainPeak", "TrainTestGap"]
 
 
 # --------------------------------------------------------------------------- findings and the spec

@@ -1,55 +1,116 @@
-"""REPORT.md and report.html from records: every spec listed, curves drawn, spec strings escaped."""
+"""REPORT.md and report.html from records: every record judged now, stale runs shown, plots, escaping."""
 
 import json
+import re
 
 from _support import write_tiny_specs
 
 from harness.claims import ClaimResult
 from harness.records import build_record, load_records, write_record
-from harness.report import write_report
+from harness.report import md, write_report
 from harness.results import SeedCurve, SpecRun
 from harness.specs import load_spec
 
+COMPARISON = ('  - {kind: comparison, id: alpha-beats-beta, other: beta, metric: {kind: test_accuracy_final}, '
+              'direction: higher, readme: [90, 95], where: test, statement: "alpha | ends <b>higher</b>", '
+              'expect: inconclusive}\n')
 
-def fake_record(loaded, results_dir, accuracy=(90.0, 95.0), verdict="reproduced"):
-    curves = [SeedCurve(s, test_accuracy=list(accuracy), test_loss=[0.5, 0.3], train_accuracy=[80.0, 90.0],
-                        train_loss=[0.6, 0.4], lr=[0.05, 0.05]) for s in (0, 1)]
-    run = SpecRun(loaded.id, [0, 1], curves, [False, False], 1.5, 2,
+
+def fake_record(loaded, results_dir, finals=(95.0, 95.0, 95.0), stored_verdict="reproduced"):
+    curves = [SeedCurve(s, test_accuracy=[90.0, v], test_loss=[0.5, 0.3], train_accuracy=[80.0, 90.0],
+                        train_loss=[0.6, 0.4], lr=[0.05, 0.05]) for s, v in enumerate(finals)]
+    seeds = list(range(len(finals)))
+    run = SpecRun(loaded.id, seeds, curves, [False] * len(seeds), 1.5, 2,
                   {"device": "cpu", "device_name": "test cpu", "torch": "x", "cpu_count": 2})
-    claims = [ClaimResult("test-accuracy-final", "test_accuracy_final", "95%", [90.0, 100.0], [95.0, 95.0], 95.0, 0.0,
-                          verdict, "reproduced")]
+    claims = [ClaimResult("test-accuracy-final", "test_accuracy_final", "95%", [90.0, 100.0], list(finals), 95.0, 0.0,
+                          stored_verdict, "reproduced")]
     return write_record(results_dir, loaded, build_record(loaded, run, claims, 90))
+
+
+def report_of(tmp_path, specs, html_too=True):
+    write_report(tmp_path / "results", specs_root=specs.parent, html_too=html_too)
+    return (tmp_path / "results" / "REPORT.md").read_text()
 
 
 def test_report_lists_every_spec_with_measured_claims_and_curves(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
     fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results")
-    written = write_report(tmp_path / "results", specs_root=specs.parent)
-    report = (tmp_path / "results" / "REPORT.md").read_text()
-    assert "| alpha | test-accuracy-final | 95% | 90.00-100.00 | 95.00 ± 0.00 (n=2) | reproduced |" in report
+    report = report_of(tmp_path, specs)
+    assert "| alpha | test-accuracy-final | >= 0% | 3 of 3 seeds meet it (95.00 ± 0.00 (n=3)) | 0.00-100.00 | " \
+           "reproduced |" in report
     assert "| beta | test-accuracy-final |" in report and "not run" in report   # no record: listed, not run
-    assert "| alpha | parameters | 90 |" in report                               # counts judged from the spec
+    assert "| alpha | parameters | 90 | 90 |" in report                         # counts from the spec's shape plan
     assert (tmp_path / "results" / "plots" / "tiny--alpha.cpu.png").stat().st_size > 1000
-    assert len(written) == 2 and "plots/tiny--alpha.cpu.png" in (tmp_path / "results" / "report.html").read_text()
 
 
-def test_a_changed_verdict_is_flagged(tmp_path):
+def test_stored_verdicts_are_never_shown_every_record_is_judged_now(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny")
-    fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results", verdict="refuted")
-    write_report(tmp_path / "results", specs_root=specs.parent, html_too=False)
-    assert "refuted **(changed)**" in (tmp_path / "results" / "REPORT.md").read_text()
+    fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results", stored_verdict="refuted")
+    assert "| refuted" not in report_of(tmp_path, specs, html_too=False)
+    spec = specs / "alpha.yaml"  # an edited claim takes effect without retraining (claims are not trained on)
+    spec.write_text(spec.read_text().replace("band: [0, 100]", "band: [99, 100]"))
+    report = report_of(tmp_path, specs, html_too=False)
+    assert "| alpha | test-accuracy-final | >= 99% | 0 of 3 seeds meet it" in report
+    assert "inconclusive **(changed)**" in report
 
 
-def test_spec_strings_are_escaped_in_html(tmp_path):
+def test_a_record_of_an_older_training_is_stale_not_judged(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny")
+    fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results")
+    spec = specs / "alpha.yaml"
+    spec.write_text(spec.read_text().replace("batch_size: 32", "batch_size: 64"))
+    report = report_of(tmp_path, specs)
+    assert "| stale |" in report and "re-run it" in report
+    assert "3 of 3 seeds" not in report
+
+
+def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
+    alpha = specs / "alpha.yaml"
+    alpha.write_text(alpha.read_text().replace("fidelity:\n", COMPARISON + "fidelity:\n", 1))
+    fake_record(load_spec(alpha), tmp_path / "results", finals=(95.0, 95.5, 96.0))
+    fake_record(load_spec(specs / "beta.yaml"), tmp_path / "results", finals=(94.0, 94.4, 95.1))
+    report = report_of(tmp_path, specs)
+    row = next(line for line in report.splitlines() if line.startswith("| alpha vs beta"))
+    assert row == ("| alpha vs beta: alpha \\| ends &lt;b>higher&lt;/b> | 90 -> 95 (+5.00) | "
+                   "+1.00 [+0.75, +1.25] | 3 | supported **(changed)** | inconclusive |")
+    assert "![comparisons of tiny](plots/tiny--comparisons.png)" in report
+    assert (tmp_path / "results" / "plots" / "tiny--comparisons.png").stat().st_size > 1000
+    record = json.loads((tmp_path / "results" / "records" / "tiny--alpha.cpu.json").read_text())
+    assert record["claims"][0]["kind"] == "test_accuracy_final"  # records carry results as JSON (this one stored)
+
+
+def test_every_plot_the_page_shows_exists_and_every_record_has_one(tmp_path):
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta", "gamma"))
+    for name in ("alpha", "gamma"):
+        fake_record(load_spec(specs / f"{name}.yaml"), tmp_path / "results")
+    report_of(tmp_path, specs)
+    page = (tmp_path / "results" / "report.html").read_text()
+    shown = re.findall(r"<img src='([^']+)'", page)
+    assert shown and all((tmp_path / "results" / src).is_file() for src in shown)
+    for record in load_records(tmp_path / "results"):
+        assert any(record["spec"].replace("/", "--") in src for src in shown), record["spec"]
+
+
+def test_untrusted_spec_strings_are_escaped_everywhere(tmp_path):
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "cost$x^2$"))
     spec = specs / "alpha.yaml"
     spec.write_text(spec.read_text().replace("title: tiny alpha", 'title: "<script>alert(1)</script> & co"')
-                    .replace('statement: "a thing"', "statement: \"<img src=x onerror=alert(2)>\""))
+                    .replace('statement: "a thing"', 'statement: "<img src=x onerror=alert(2)> |\\n| x"'))
     fake_record(load_spec(spec), tmp_path / "results")
-    write_report(tmp_path / "results", specs_root=specs.parent)
+    fake_record(load_spec(specs / "cost$x^2$.yaml"), tmp_path / "results")  # `$` would start mathtext
+    report = report_of(tmp_path, specs)
     page = (tmp_path / "results" / "report.html").read_text()
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
+    assert "<img src=x" not in report
+    row = next(line for line in report.splitlines() if "| alpha | qualitative |" in line)
+    assert "&lt;img src=x onerror=alert(2)> \\| \\| x" in row and row.count(" | ") == 8  # one row, 9 cells
+    assert (tmp_path / "results" / "plots" / "tiny--cost$x^2$.cpu.png").stat().st_size > 1000
+
+
+def test_markdown_cells_cannot_break_tables_or_carry_html():
+    assert md("a|b\nc<i>`d`&amp;") == "a\\|b c&lt;i>\\`d\\`&amp;amp;"
 
 
 def test_unreadable_records_are_skipped_not_fatal(tmp_path, capsys):
@@ -60,18 +121,20 @@ def test_unreadable_records_are_skipped_not_fatal(tmp_path, capsys):
     assert "broken.cpu.json" in capsys.readouterr().out
 
 
-def test_expectations_follow_full_runs_and_are_rewritten_in_place(tmp_path):
+def test_expectations_are_rederived_from_records_and_rewritten_in_place(tmp_path):
     from harness.expectations import changes, write
 
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
-    fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results", verdict="refuted")
+    alpha = specs / "alpha.yaml"
+    alpha.write_text(alpha.read_text().replace("band: [0, 100]", "band: [99, 100]"))
+    fake_record(load_spec(alpha), tmp_path / "results", finals=(95.0,) * 5, stored_verdict="reproduced")
     found = changes(tmp_path / "results", specs_root=specs.parent)
     assert [(c.spec.id, c.claim_id, c.recorded, c.measured) for c in found] == [
         ("tiny/alpha", "test-accuracy-final", "reproduced", "refuted")]
-    before = (specs / "alpha.yaml").read_text()
+    before = alpha.read_text()
     write(found)
-    after = (specs / "alpha.yaml").read_text()
-    assert after == before.replace("band: [0, 100], where: test, expect: reproduced",
-                                   "band: [0, 100], where: test, expect: refuted")
-    assert load_spec(specs / "alpha.yaml").spec.claims[1].expect == "refuted"
+    after = alpha.read_text()
+    assert after == before.replace("band: [99, 100], where: test, expect: reproduced",
+                                   "band: [99, 100], where: test, expect: refuted")
+    assert load_spec(alpha).spec.claims[1].expect == "refuted"
     assert changes(tmp_path / "results", specs_root=specs.parent) == []

@@ -9,9 +9,10 @@ import math
 import pytest
 import torch
 
-from harness.claims import judge_parameters
+from harness.claims import Evidence
 from harness.model import build_model, count_parameters, plan
 from harness.specs import SpecError, with_overrides
+from harness.verdicts import planned_parameters
 
 
 def test_spec_is_valid(spec_entry):
@@ -27,10 +28,10 @@ def test_model_builds_and_runs(spec):
     assert count_parameters(model)[0] == sum(p.parameters for p in plan(spec.spec.architecture))
 
 
-def test_parameter_claim(parameter_claim, expect_verdict):
-    loaded, claim = parameter_claim
-    computed = count_parameters(build_model(loaded.spec.architecture))[0]
-    expect_verdict(loaded.id, judge_parameters(claim, computed))
+def test_untrained_claim(untrained_claim, expect_verdict):
+    loaded, claim = untrained_claim
+    evidence = Evidence(loaded.id, None, loaded.spec.recipe.epochs, planned_parameters(loaded))
+    expect_verdict(loaded.id, claim.judge(evidence))
 
 
 def test_findings_hold(spec):
@@ -56,8 +57,4 @@ def test_smoke(spec, audit):
 @pytest.mark.reproduce
 def test_claim(trained_claim, audit, expect_verdict):
     loaded, claim = trained_claim
-    if claim.kind == "qualitative":
-        pytest.skip(f"unverifiable: {claim.reason}")
-    _, results = audit.reproduce(loaded)
-    result = next(r for r in results if r.claim_id == claim.claim_id)
-    expect_verdict(loaded.id, result)
+    expect_verdict(loaded.id, audit.judged(loaded, claim.claim_id))

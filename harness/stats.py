@@ -1,0 +1,172 @@
+"""The decision rules: prediction intervals, shares of seeds, epochs-to-target, paired differences.
+
+Pure functions of numbers (scipy.stats for the quantiles and binomial intervals);
+README.md, "Verdicts", states each rule and its source. A claim class in
+harness/claims.py decides which rule fits it; nothing here knows claim kinds.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass
+
+from scipy import stats
+
+MIN_SEEDS_TO_REFUTE = 3        # fewer seeds never refute a trained claim (at most inconclusive)
+ROUNDING = 0.01                # one test image in pp: READMEs print two decimals
+TEST_IMAGES = 10_000
+TRAIN_IMAGES = 60_000
+KNOWN_DF = math.inf            # the binomial floor is a known scale: normal quantiles
+SHARE_CONFIDENCE = 0.90        # two-sided Clopper-Pearson: its upper bound is the one-sided 95% bound
+SHARE_TARGET = 0.5             # a recipe "meets" a target when a typical (median) run does
+
+
+def binomial_floor(accuracy_pct: float, images: int = TEST_IMAGES) -> float:
+    """Half the binomial sd of an accuracy measured on `images` samples, in pp."""
+    p = min(max(accuracy_pct / 100.0, 0.0), 1.0)
+    return 50.0 * math.sqrt(p * (1.0 - p) / images)
+
+
+def t_quantile(q: float, df: float) -> float:
+    return float(stats.norm.ppf(q)) if math.isinf(df) else float(stats.t.ppf(q, df))
+
+
+@dataclass(frozen=True)
+class Noise:
+    """The sigma a claim is judged with, and where it came from."""
+
+    sigma: float
+    df: float
+    source: str   # seeds | pooled | floor
+
+    def text(self) -> str:
+        df = "normal" if math.isinf(self.df) else f"df {self.df:g}"
+        return f"sigma {self.sigma:.3f} ({self.source}, {df})"
+
+
+def noise(values: list[float], pooled: tuple[float, float] | None, floor: float) -> Noise:
+    """sigma = max(the seeds' sd, the README's pooled sd, the binomial floor), with the df of the one used."""
+    options = [Noise(floor, KNOWN_DF, "floor")]
+    if len(values) > 1:
+        options.append(Noise(statistics.stdev(values), len(values) - 1, "seeds"))
+    if pooled is not None and pooled[1] > 0:
+        options.append(Noise(pooled[0], pooled[1], "pooled"))
+    return max(options, key=lambda n: n.sigma)
+
+
+def pooled_sd(groups: list[list[float]]) -> tuple[float, float] | None:
+    """(pooled sd, its df) over groups of per-seed values; None without two seeds in any group."""
+    df = sum(len(g) - 1 for g in groups if len(g) > 1)
+    if df == 0:
+        return None
+    ss = sum((len(g) - 1) * statistics.variance(g) for g in groups if len(g) > 1)
+    return math.sqrt(ss / df), float(df)
+
+
+@dataclass(frozen=True)
+class Interval:
+    lo: float
+    hi: float
+
+    def __contains__(self, x: float) -> bool:
+        return self.lo <= x <= self.hi
+
+
+def prediction_interval(mean: float, n: int, sd: Noise, level: float) -> Interval:
+    """Where one new run's value falls with probability `level`, widened by one test image for rounding."""
+    half = t_quantile(0.5 + level / 2, sd.df) * sd.sigma * math.sqrt(1.0 + 1.0 / n) + ROUNDING
+    return Interval(mean - half, mean + half)
+
+
+def single_figure(claimed: float, values: list[float], sd: Noise) -> tuple[str, Interval, Interval]:
+    """A README's one-run figure against the seeds: inside the 95% PI reproduced, outside the 99% PI refuted."""
+    n = len(values)
+    mean = statistics.fmean(values)
+    inner, outer = prediction_interval(mean, n, sd, 0.95), prediction_interval(mean, n, sd, 0.99)
+    if claimed in inner:
+        verdict = "reproduced"
+    elif claimed not in outer:
+        verdict = "refuted"
+    else:
+        verdict = "inconclusive"
+    return cap(verdict, n), inner, outer
+
+
+def share_interval(hits: int, n: int, confidence: float = SHARE_CONFIDENCE) -> Interval:
+    """Clopper-Pearson interval of a binomial share."""
+    ci = stats.binomtest(hits, n).proportion_ci(confidence_level=confidence, method="exact")
+    return Interval(float(ci.low), float(ci.high))
+
+
+def share_verdict(hits: int, n: int) -> tuple[str, Interval]:
+    """A threshold target, on the share of seeds meeting it (90% Clopper-Pearson interval):
+    refuted when the interval's upper bound < 0.5 (fewer than half of all runs meet it, one-sided 5% error);
+    reproduced when at least half of the seeds meet it (the seeds agree with the README) and it is not refuted;
+    inconclusive otherwise (a minority meets it, not few enough to refute)."""
+    ci = share_interval(hits, n)
+    if ci.hi < SHARE_TARGET:
+        verdict = "refuted"
+    elif hits >= SHARE_TARGET * n:
+        verdict = "reproduced"
+    else:
+        verdict = "inconclusive"
+    return cap(verdict, n), ci
+
+
+def epochs_verdict(claimed: Interval, epochs: list[float]) -> tuple[str, Interval, Interval]:
+    """'First epoch reaching X': the README's epoch (or stated range of epochs) against the seeds' range.
+    Reproduced when they overlap; refuted when the claim lies outside the seeds' range widened by its own width
+    (at least one epoch) on each side; inconclusive in between. Callers pass 'never' as the epoch after the
+    last, so it compares finitely."""
+    lo, hi = min(epochs), max(epochs)
+    width = max(1.0, hi - lo)
+    inner, outer = Interval(lo, hi), Interval(lo - width, hi + width)
+    if claimed.lo <= inner.hi and claimed.hi >= inner.lo:
+        verdict = "reproduced"
+    elif claimed.hi < outer.lo or claimed.lo > outer.hi:
+        verdict = "refuted"
+    else:
+        verdict = "inconclusive"
+    return cap(verdict, len(epochs)), inner, outer
+
+
+def median(values: list[float]) -> float:
+    return float(statistics.median(values))
+
+
+def cap(verdict: str, n: int) -> str:
+    """Fewer than MIN_SEEDS_TO_REFUTE seeds refute nothing."""
+    return "inconclusive" if verdict == "refuted" and n < MIN_SEEDS_TO_REFUTE else verdict
+
+
+@dataclass(frozen=True)
+class Paired:
+    n: int
+    mean: float            # mean difference, in the claimed direction (positive = as claimed)
+    sd: float
+    ci: Interval | None    # 95% paired-t interval; None below 2 pairs
+    detectable: float      # half-width: the smallest difference this n tells from zero
+
+    def verdict(self, by: float) -> str:
+        """supported: the CI clears `by`; contradicted: it lies wholly below `by`; inconclusive otherwise."""
+        if self.ci is None:
+            return "inconclusive"
+        if self.ci.lo > by:
+            return "supported"
+        if self.ci.hi < by:
+            return "contradicted"
+        return "inconclusive"
+
+
+def paired(differences: list[float]) -> Paired:
+    """Mean of paired differences with its 95% t interval (t_{0.975, n-1} * sd / sqrt(n))."""
+    n = len(differences)
+    if n == 0:
+        return Paired(0, math.nan, math.nan, None, math.nan)
+    mean = statistics.fmean(differences)
+    if n < 2:
+        return Paired(n, mean, math.nan, None, math.nan)
+    sd = statistics.stdev(differences)
+    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
+    return Paired(n, mean, sd, Interval(mean - half, mean + half), half)

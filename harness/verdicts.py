@@ -1,0 +1,130 @@
+"""Judging runs against the current specs and rules, apart from training.
+
+Records keep each seed's curves; every reader (the report, `expect`, the pytest
+plugin, `python -m harness run`) judges them afresh here, so an edited claim,
+band or rule takes effect without retraining and a stored verdict is never
+shown stale. A record whose training hash differs from its spec's is "stale":
+listed, not judged. The README's other fresh runs of the same device kind give
+the pooled noise scale, and a comparison finds its other spec's seeds here.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from harness.claims import ClaimResult, Evidence, OtherRun, judge_all
+from harness.results import SeedCurve
+from harness.specs import LoadedSpec
+
+STALE = "stale"
+
+
+def planned_parameters(loaded: LoadedSpec) -> int:
+    """The parameter count, from the shape plan (the one source of counts)."""
+    from harness.model import plan
+
+    return sum(p.parameters for p in plan(loaded.spec.architecture))
+
+
+def is_full_run(record: dict) -> bool:
+    """A complete run on the full data with the spec's own epochs and batch size."""
+    options = record.get("options", {})
+    if record.get("outcome") != "ok":
+        return False
+    return not any(options.get(k) for k in ("train_limit", "test_limit", "epochs", "max_batches", "batch_size"))
+
+
+def is_stale(record: dict, loaded: LoadedSpec) -> bool:
+    """The spec's training (or the training code's semantics) changed since the record's run."""
+    from harness.cache import TRAINING_SEMANTICS
+
+    return (record.get("training_hash") != loaded.training_hash
+            or record.get("semantics_version", TRAINING_SEMANTICS) != TRAINING_SEMANTICS)
+
+
+@dataclass
+class Run:
+    """One spec's seeds on one device kind, from a record or this session."""
+
+    spec_id: str
+    device_kind: str
+    seeds: list[int]
+    curves: list[SeedCurve]
+    epochs: int
+    full: bool
+    created: str = ""
+
+
+def run_of_record(record: dict) -> Run:
+    curves = [SeedCurve.from_json(c) for c in record.get("curves", [])]
+    return Run(record["spec"], record.get("device_kind", "?"), list(record.get("seeds", [])), curves,
+               int(record.get("epochs", 0)), is_full_run(record), record.get("created", ""))
+
+
+@dataclass
+class Judge:
+    """Judges runs of `specs`; knows every fresh run (per spec and device kind) for pools and comparisons."""
+
+    specs: dict[str, LoadedSpec]
+    runs: dict[tuple[str, str], Run] = field(default_factory=dict)
+
+    @classmethod
+    def from_records(cls, specs: list[LoadedSpec], records: list[dict]) -> Judge:
+        judge = cls({s.id: s for s in specs})
+        for record in sorted(records, key=lambda r: r.get("created", "")):
+            loaded = judge.specs.get(record.get("spec"))
+            if loaded is not None and not is_stale(record, loaded) and is_full_run(record):
+                judge.add(run_of_record(record))
+        return judge
+
+    def add(self, run: Run) -> None:
+        """A fresh run (a newer one replaces an older one); only full runs enter the pooled noise scale."""
+        self.runs[(run.spec_id, run.device_kind)] = run
+
+    def evidence(self, loaded: LoadedSpec, run: Run | None, parameters: int | None = None) -> Evidence:
+        kind = run.device_kind if run else None
+        neighbours = [(r.curves, r.epochs) for (sid, dk), r in sorted(self.runs.items())
+                      if dk == kind and r.full and sid.split("/")[0] == loaded.slug]
+
+        def other(spec_id: str) -> OtherRun | None:
+            found = self.runs.get((spec_id, kind))
+            if found is None or found.full != run.full:  # a subset run compares only with a subset run
+                return None
+            return OtherRun(found.spec_id, found.seeds, found.curves, found.epochs)
+
+        return Evidence(loaded.id, run.curves if run else None, run.epochs if run else loaded.spec.recipe.epochs,
+                        planned_parameters(loaded) if parameters is None else parameters, neighbours, other)
+
+    def judge(self, loaded: LoadedSpec, run: Run | None) -> list[ClaimResult]:
+        return judge_all(loaded.spec.claims, self.evidence(loaded, run))
+
+    def judge_record(self, loaded: LoadedSpec, record: dict) -> list[ClaimResult] | str:
+        """A record's claims judged now, or STALE when the spec's training changed since."""
+        if is_stale(record, loaded):
+            return STALE
+        results = self.judge(loaded, run_of_record(record))
+        if record.get("outcome", "ok") != "ok":
+            mark_failed_run(loaded, results, record.get("outcome"), record.get("error"))
+        return results
+
+
+def mark_failed_run(loaded: LoadedSpec, results: list[ClaimResult], outcome: str | None, error: str | None) -> None:
+    """A run that did not finish carries no verdict for its trained claims."""
+    trained = {c.claim_id for c in loaded.spec.claims if c.trained}
+    for r in results:
+        if r.claim_id in trained and r.verdict not in ("unverifiable", "not judged"):
+            r.verdict, r.detail = "error", f"run {outcome}: {error}"
+
+
+def newest_records(records: list[dict]) -> dict[str, list[dict]]:
+    """spec id -> newest record per device kind."""
+    best: dict[tuple[str, str], dict] = {}
+    for r in records:
+        key = (r["spec"], r.get("device_kind", "?"))
+        if key not in best or r.get("created", "") > best[key].get("created", ""):
+            best[key] = r
+    out: dict[str, list[dict]] = defaultdict(list)
+    for (spec_id, _), r in sorted(best.items()):
+        out[spec_id].append(r)
+    return out

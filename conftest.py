@@ -46,12 +46,33 @@ def _tier_enabled(config, tier: str) -> bool:
 def pytest_configure(config):
     if not config.pluginmanager.has_plugin(PLUGIN_NAME):
         check_path_options(config)  # option values themselves are checked as they are parsed
+    check_folders_and_data(config)
     config.addinivalue_line("markers", "smoke: trains every spec for a few batches (--smoke or -m smoke)")
     config.addinivalue_line("markers", "reproduce: full documented training, claims judged (--reproduce)")
     if config.pluginmanager.hasplugin("xdist"):
         from harness.xdist_support import SchedulerPlugin
 
         config.pluginmanager.register(SchedulerPlugin(), "audit-spec-scheduling")
+
+
+def check_folders_and_data(config) -> None:
+    """Before anything trains: results and cache folders writable, MNIST readable and verified (fetched into the
+    cache folder once when no root is given). A problem is a usage error with its message, not a traceback."""
+    if hasattr(config, "workerinput") or config.option.collectonly:
+        return
+    reproduce, smoke = _tier_enabled(config, "reproduce"), _tier_enabled(config, "smoke")
+    if not (reproduce or smoke):
+        return
+    from harness.cache import default_cache_dir
+    from harness.data import DataError, load_mnist, writable_folder
+
+    try:
+        if reproduce:
+            writable_folder(results_dir(config), "results folder")
+            writable_folder(config.getoption("audit_cache") or default_cache_dir(), "results cache folder")
+        load_mnist(config.getoption("data_root"), fetch=True)
+    except DataError as exc:
+        raise pytest.UsageError(str(exc)) from None
 
 
 # --------------------------------------------------------------------------- parametrization

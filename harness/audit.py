@@ -60,7 +60,7 @@ class Audit:
     @property
     def mnist(self) -> MNIST:
         if self._mnist is None:
-            self._mnist = load_mnist(self.data_root)
+            self._mnist = load_mnist(self.data_root, fetch=True)  # no root given: the cache folder's copy
         return self._mnist
 
     def seeds_for(self, loaded: LoadedSpec) -> list[int]:

@@ -15,7 +15,8 @@ def add_commands(sub) -> None:
     p.add_argument("--no-cache", action="store_true", help="retrain even when cached")
     p.add_argument("--audit-cache", type=Path, default=None, help="results cache folder")
     p.add_argument("--results", type=Path, default=Path("results"), help="where records go")
-    p.add_argument("--timeout", type=float, default=None, help="seconds per spec run")
+    p.add_argument("--run-timeout", "--timeout", dest="timeout", type=float, default=None,
+                   help="seconds per spec run (an overrun is recorded as `timeout`)")
     p.add_argument("--stack", type=int, default=None,
                    help="seeds per stacked model (default: measured per model on CPU, all on CUDA)")
     p.add_argument("--train-subset", type=int, default=None, metavar="N", help="first N training samples only")
@@ -34,8 +35,10 @@ def add_commands(sub) -> None:
     p.add_argument("--write", action="store_true", help="rewrite those `expect:` values in the spec files")
     p.set_defaults(func=cmd_expect)
 
-    p = sub.add_parser("download", help="fetch MNIST with torchvision (needs torchvision and the network)")
-    p.add_argument("target", type=Path)
+    p = sub.add_parser("download", help="fetch MNIST over HTTP into DIR and verify it (SHA256 of each file)")
+    p.add_argument("target", type=Path, metavar="DIR")
+    p.add_argument("--mirror", action="append", default=None, metavar="URL",
+                   help="base URL holding the four .gz files (repeatable; default: the public mirrors torchvision uses)")
     p.set_defaults(func=cmd_download)
 
 
@@ -43,8 +46,15 @@ def cmd_run(args) -> int:
     from harness.audit import Audit, progress_wanted, resolve_device
     from harness.cache import ResultsCache
     from harness.cli import find_spec
-    from harness.data import DataError
+    from harness.data import DataError, writable_folder
+    from harness.terminal import safe
 
+    try:  # before anything trains: a read-only folder is a message, not a lost run
+        writable_folder(args.results, "results folder")
+        writable_folder(ResultsCache(args.audit_cache).root, "results cache folder")
+    except DataError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds,
                   cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
                   timeout=args.timeout, progress=progress_wanted(), stack=args.stack,
@@ -58,12 +68,12 @@ def cmd_run(args) -> int:
             print(exc, file=sys.stderr)
             return 2
         cached = sum(run.from_cache)
-        print(f"{loaded.id}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training"
+        print(f"{safe(loaded.id)}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training"
               f"{f', {cached} seeds from cache' if cached else ''}")
         for r in results:
             mismatch = "" if r.verdict == r.expected else f"   <- spec expects {r.expected}"
             bad += bool(mismatch) and r.expected != "unverifiable"
-            claimed = r.claimed if len(r.claimed) <= 24 else r.claimed[:21] + "..."
+            claimed = safe(r.claimed if len(r.claimed) <= 24 else r.claimed[:21] + "...")  # spec text: escaped
             print(f"  {r.claim_id:32} claimed {claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")
     for path in audit.records_written:
         print(f"record: {path}", file=sys.stderr)
@@ -92,10 +102,11 @@ def cmd_expect(args) -> int:
 
 
 def cmd_download(args) -> int:
-    from harness.data import DataError, download
+    from harness.data import DataError
+    from harness.download import MIRRORS, fetch_mnist
 
     try:
-        print(download(args.target))
+        print(fetch_mnist(args.target, tuple(args.mirror or MIRRORS), log=lambda line: print(line, file=sys.stderr)))
     except DataError as exc:
         print(exc, file=sys.stderr)
         return 2

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import hashlib
+import math
 import os
 import struct
 import zlib
@@ -33,8 +34,15 @@ FILES = {
 HOW_TO_PROVIDE = (
     "Point the harness at a folder holding the four MNIST IDX files (gzip or raw): "
     f"set {ENV_VAR}=/path/to/mnist or pass --data-root (in CI: ../shared/data/mnist). "
-    "Where torchvision and the network are available, `python -m harness download DIR` fetches them."
+    "With the network, `python -m harness download DIR` fetches and verifies them."
 )
+CACHE_SUBDIR = "mnist"  # with neither --data-root nor MNIST_ROOT: $AUDIT_CACHE_DIR/mnist, fetched once
+
+
+def decompressed_size(name: str) -> int:
+    """The canonical size of a decompressed MNIST file: its IDX header plus one byte per value."""
+    _, _, shape = FILES[name]
+    return 4 + 4 * len(shape) + math.prod(shape)
 
 
 class DataError(RuntimeError):
@@ -50,9 +58,12 @@ class MNIST:
     root: Path
 
 
-def resolve_root(root: str | Path | None = None) -> Path:
+def resolve_root(root: str | Path | None = None, fetch: bool = False) -> Path:
+    """--data-root, else $MNIST_ROOT, else (with `fetch`) the cache folder's copy, fetched and verified once."""
     value = root if root is not None else os.environ.get(ENV_VAR)
     if not value:
+        if fetch:
+            return cached_mnist()
         raise DataError(f"No MNIST data root given. {HOW_TO_PROVIDE}")
     path = Path(value).expanduser()
     if not path.is_dir():
@@ -66,10 +77,11 @@ def _read(root: Path, name: str) -> tuple[Path, bytes]:
             break
     else:
         raise DataError(f"{name}(.gz) is missing from {root}. {HOW_TO_PROVIDE}")
+    limit = decompressed_size(name)
     try:
-        raw = candidate.read_bytes()
-        if candidate.suffix == ".gz":
-            raw = gzip.decompress(raw)
+        # bounded: a gzip bomb (or any file larger than the canonical one) stops one byte past the size
+        with (gzip.open(candidate, "rb") if candidate.suffix == ".gz" else open(candidate, "rb")) as f:
+            raw = f.read(limit + 1)
     except (EOFError, gzip.BadGzipFile, zlib.error) as exc:
         raise DataError(f"{candidate} is not a complete gzip file ({exc}): it is truncated or corrupt. "
                         f"Replace it with a fresh copy. {HOW_TO_PROVIDE}") from None
@@ -112,22 +124,40 @@ def _load_cached(root: Path, stamp: tuple) -> MNIST:
                  tensors["t10k-images-idx3-ubyte"], tensors["t10k-labels-idx1-ubyte"], root)
 
 
-def load_mnist(root: str | Path | None = None) -> MNIST:
+def load_mnist(root: str | Path | None = None, fetch: bool = False) -> MNIST:
     """The verified data set (cached per process while the files are unchanged)."""
-    path = resolve_root(root).resolve()
-    stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(path.iterdir()) if p.is_file())
+    path = resolve_root(root, fetch).resolve()
+    try:
+        stamp = tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(path.iterdir()) if p.is_file())
+    except OSError as exc:
+        raise DataError(f"MNIST data root {path} cannot be read: {exc.strerror or exc}. {HOW_TO_PROVIDE}") from None
     return _load_cached(path, stamp)
 
 
-def download(target: str | Path) -> Path:
-    """Fetch MNIST with torchvision (optional dependency) into `target`; returns the folder to use."""
+def cached_mnist() -> Path:
+    """`$AUDIT_CACHE_DIR/mnist` (see harness.cache), fetched from the public mirrors the first time, under a
+    file lock so parallel workers fetch once."""
+    from filelock import FileLock
+
+    from harness.cache import default_cache_dir
+    from harness.download import fetch_mnist
+
+    folder = default_cache_dir() / CACHE_SUBDIR
+    writable_folder(folder, "MNIST cache folder")
+    with FileLock(str(folder / ".fetch.lock")):
+        return fetch_mnist(folder)
+
+
+def writable_folder(path: str | Path, what: str) -> Path:
+    """Create `path` if needed and prove it writable, or raise DataError saying which folder and why:
+    checked before training starts, so a read-only results or cache folder never costs a run."""
+    path = Path(path).expanduser()
     try:
-        from torchvision.datasets import MNIST as TorchvisionMNIST
-    except Exception as exc:  # torchvision missing, or built for another torch
-        raise DataError(f"Downloading needs torchvision, which does not import here ({exc}). {HOW_TO_PROVIDE}") from None
-    target = Path(target)
-    for train in (True, False):
-        TorchvisionMNIST(str(target), train=train, download=True)
-    raw = target / "MNIST" / "raw"
-    load_mnist(raw)  # verify what arrived
-    return raw
+        path.mkdir(parents=True, exist_ok=True)
+        probe = path / f".write-probe-{os.getpid()}"
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as exc:
+        raise DataError(f"the {what} {path} is not a writable folder ({exc.strerror or exc}); "
+                        f"make it writable or point the option at another folder") from None
+    return path

@@ -44,7 +44,7 @@ def test_a_killed_run_resumes_from_its_last_epoch_and_ends_bit_identical(tmp_pat
     victim.send_signal(signal.SIGKILL)  # mid-training, after at least one completed epoch
     victim.wait()
     assert not (tmp_path / "results" / "records").exists()  # no half-written record
-    saved = torch.load(next(checkpoints.glob("*.pt")), weights_only=False)["epoch"]
+    saved = torch.load(next(checkpoints.glob("*.pt")), weights_only=True)["epoch"]
     assert 1 <= saved < 6
 
     resumed = harness_run(spec, tmp_path / "results", cache)
@@ -137,9 +137,20 @@ def test_corrupt_data_trains_nothing_and_names_the_file(tmp_path):
     results = tmp_path / "results"
     result = run_pytest("--specs", str(specs.parent), "--results", str(results), "--data-root", str(data),
                         "--reproduce", "-k", "test_claim", SPEC_TESTS)
-    assert result.returncode == 1
-    assert "t10k-labels-idx1-ubyte.gz" in result.stdout and "truncated or corrupt" in result.stdout
+    assert result.returncode == 4  # a usage error before any test runs: a message, not a traceback
+    assert "t10k-labels-idx1-ubyte.gz" in result.stderr and "truncated or corrupt" in result.stderr
+    assert "Traceback" not in result.stderr + result.stdout
     assert not (results / "records").exists()
+
+
+def test_an_unwritable_results_folder_stops_pytest_before_training(tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny")
+    result = run_pytest(f"--specs={specs.parent}", f"--results={blocker / 'results'}",
+                        f"--audit-cache={tmp_path / 'cache'}", "--reproduce", SPEC_TESTS)
+    assert result.returncode == 4, result.stdout + result.stderr
+    assert f"the results folder {blocker / 'results'} is not a writable folder" in result.stderr
 
 
 def test_a_crash_while_writing_a_record_keeps_the_previous_one(tmp_path, monkeypatch):

@@ -179,7 +179,7 @@ def test_untrusted_strings_are_quoted_and_escaped(tiny, tmp_path):
 
 def test_unknowns_are_listed_for_a_person(tiny):
     d = draft(tiny)
-    assert any("recipe.normalization not stated" in line for line in d.decisions)
+    assert any("recipe not stated" in line and "normalization (" in line for line in d.decisions)
     assert d.specs["_base"]["fidelity"]["recipe.normalization"]["level"] == "unknown"
 
 

@@ -17,8 +17,8 @@ import math
 import re
 from dataclasses import dataclass, field
 
+from harness.draft import diagram, modelcode, recipe
 from harness.draft import figures as F
-from harness.draft import modelcode, recipe
 from harness.draft.readme import Readme
 from harness.draft.torchsummary import fill_dropout, summary_tables, unknown_dropout
 
@@ -59,6 +59,7 @@ class Model:
     curve: F.Curve | None = None
     layers: list | None = None
     layers_evidence: str | None = None
+    layers_fid: dict | None = None          # set when the layers are reconstructed (a diagram), not documented
     layers_count_text: str | None = None
     recipe_facts: list = field(default_factory=list)
     epochs_from_header: tuple[int, int] | None = None   # (epochs, line)
@@ -137,6 +138,10 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
             epochs = F.epochs_in_header(row.table)
             if epochs:
                 m.epochs_from_header = (epochs, row.table.line)
+    by_key = {m.key: m for m in models}
+    for key, fig in F.metric_tables(readme):
+        if key in by_key:
+            by_key[key].figures.append(fig)
     for fig in F.parameter_statements(readme) + F.accuracy_statements(readme):
         owner = model_of(models, fig.line)
         (owner.figures if owner else glob).append(fig)
@@ -148,7 +153,7 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
         if table.problems:
             decisions.extend(f"{owner.label}: torchsummary table: {p}" for p in table.problems)
             continue
-        if owner.layers is None or owner.layers_evidence.startswith("code"):
+        if owner.layers is None or owner.layers_evidence.startswith("model code"):
             owner.layers = table.layers
             owner.layers_evidence = (f"torchsummary table, {readme.where(table.line)}"
                                      + (f"; assumed: {'; '.join(table.assumptions)}" if table.assumptions else ""))
@@ -166,6 +171,7 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
             target = _match_class(models, code.name, len(found))
             if target is not None:
                 _take_code(target, code, f"model code (class {code.name} in {name})", decisions)
+    shared_layers = _diagrams(readme, models, glob, decisions)
     curves = F.training_logs(readme) + F.epoch_tables(readme)
     for curve in sorted(curves, key=lambda c: c.source != "log"):
         owner = model_of(models, curve.line) or _final(models)
@@ -174,16 +180,55 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
         elif owner.curve.source == curve.source:
             decisions.append(f"{owner.label}: a second training log at line {curve.line} was not used")
     all_lines = range(1, len(readme.lines) + 1)
+    row_owner = {row.line: m for m in models for row in m.rows}
     for fact in recipe.statements(readme, all_lines):
-        owner = model_of(models, fact.line)
+        owner = model_of(models, fact.line) or row_owner.get(fact.line)
         (owner.recipe_facts if owner else glob_facts).append(fact)
     models = _merge_final(models, decisions)
     for m in models:
         if not (m.figures or m.curve or m.layers):  # e.g. "Hyperparameters (Final Model)": settings for all
             glob_facts.extend(m.recipe_facts)
     models = [m for m in models if m.figures or m.curve or m.layers]
-    specs, constraint = _assemble(readme, models, glob, glob_facts, decisions)
+    specs, constraint = _assemble(readme, models, glob, glob_facts, shared_layers, decisions)
     return Draft(readme, models, specs, constraint, decisions)
+
+
+def _diagrams(readme: Readme, models: list[Model], glob: list, decisions: list[str]) -> Model | None:
+    """Layer diagrams in text: a model's own, or one shared by all (returned as a pseudo-model)."""
+    bias = _conv_bias_statement(readme)
+    shared = None
+    for dg in diagram.diagrams(readme):
+        owner = model_of(models, dg.line)
+        if owner is not None and owner.layers is not None:
+            continue
+        counts = [f for f in (owner.figures if owner else glob) if f.kind == "parameters"]
+        if owner is not None and not counts:
+            counts = [f for f in glob if f.kind == "parameters"]
+        count = counts[0] if len({f.value for f in counts}) == 1 else None
+        diagram.resolve(dg, int(count.value) if count else None, bias,
+                        bool(count and count.args.get("approximate")))
+        who = owner.label if owner else "shared"
+        if dg.problem:
+            decisions.append(f"{who}: the layer diagram at line {dg.line} was not used: {dg.problem}")
+            continue
+        assumed = "; ".join(dg.assumed) or "nothing beyond the diagram"
+        fid = {"level": "reconstructed", "assumption": f"the layer diagram at line {dg.line}; assumed: {assumed}",
+               "why": (f"its layers give the stated {count.text} parameters" if count else
+                       "the diagram names the layers; no stated count to confirm the assumptions")}
+        target = owner or shared or Model("shared", "", dg.line)
+        if target.layers is None:
+            target.layers, target.layers_fid = dg.layers, fid
+            target.layers_evidence = f"layer diagram, {readme.where(dg.line)}"
+        if owner is None:
+            shared = target
+    return shared
+
+
+def _conv_bias_statement(readme: Readme) -> bool | None:
+    text = "\n".join(readme.lines)
+    if re.search(r"bias\s*=\s*false\b[^\n]{0,20}\bconv|\bconv\w*[^\n]{0,40}\bbias\s*=\s*false", text, re.I):
+        return False
+    return None
 
 
 def _final(models: list[Model]) -> Model:
@@ -244,7 +289,8 @@ def _curve_figures(m: Model) -> list:
 
 # --------------------------------------------------------------------------- assembling specs
 
-def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list, decisions: list[str]):
+def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list, shared: Model | None,
+              decisions: list[str]):
     from harness.draft.claims import claims_for, constraint_text, global_targets
 
     shared_params = sorted({f.value for f in glob if f.kind == "parameters"})
@@ -252,14 +298,15 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
     outside = [n for n in range(1, len(readme.lines) + 1) if model_of(models, n) is None]
     bounds = list({f.value: f for f in reversed(F.parameter_bounds(readme, outside))}.values())[:1]
     dropout_p = _dropout_statement(readme)
-    reference = next((m for m in reversed(models) if m.layers), None)
+    reference = next((m for m in reversed(models) if m.layers), None) or shared
     base_recipe, base_fid = _recipe(readme, glob_facts, None, {}, decisions, "shared")
     base_arch, base_arch_fid = _reference_architecture(reference, dropout_p, decisions)
     specs: dict[str, dict] = {"_base": {"architecture": {"layers": base_arch}, "recipe": base_recipe,
                                         "fidelity": {"architecture": base_arch_fid, **base_fid}}}
     parent_name, parent = "_base", {"architecture": {"layers": base_arch}, "recipe": base_recipe,
                                     "fidelity": {"architecture": base_arch_fid, **base_fid}}
-    arch_source = reference.label if reference else None
+    arch_source = (reference.label if reference is not shared else f"the shared {reference.layers_evidence}") \
+        if reference else None
     target_model = next((m for m in reversed(models) if m.figures or m.curve), models[-1])
     written = 0
     for m in models:
@@ -267,7 +314,7 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
             layers = fill_dropout(m.layers, dropout_p or 0.1)
             if unknown_dropout(m.layers) and dropout_p is None:
                 decisions.append(f"{m.label}: dropout probability not documented; 0.1 assumed")
-            arch_fid = {"level": "documented", "evidence": m.layers_evidence}
+            arch_fid = m.layers_fid or {"level": "documented", "evidence": m.layers_evidence}
             arch_source = m.label
         else:
             layers = parent["architecture"]["layers"]
@@ -329,6 +376,8 @@ def _reference_architecture(reference: Model | None, dropout_p, decisions) -> tu
                          "placeholder architecture (flatten, linear 10) to replace")
         return PLACEHOLDER_LAYERS, {"level": "unknown", "assumption": "placeholder (flatten, linear 10): the README "
                                     "documents no layer list the drafter could read"}
+    if reference.key == "shared":  # a diagram all models share
+        return fill_dropout(reference.layers, dropout_p or 0.1), reference.layers_fid
     return fill_dropout(reference.layers, dropout_p or 0.1), {
         "level": "unknown", "assumption": f"placeholder: the layers of {reference.label} ({reference.layers_evidence})"}
 
@@ -356,7 +405,13 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
     """The recipe of a model: its own statements over the shared ones, the rest inherited or assumed."""
     out = copy.deepcopy(inherited) if inherited else copy.deepcopy(DEFAULT_RECIPE)
     fid: dict[str, dict] = {}
-    own = {f.field: f for f in facts}   # later statements win: a model's own follow the shared ones
+    own: dict = {}   # later statements win (a model's own follow the shared ones); same-class arguments add up
+    for f in facts:
+        before = own.get(f.field)
+        if before is not None and isinstance(f.value, dict) and isinstance(before.value, dict) \
+                and f.value.get("type") == before.value.get("type"):
+            f = recipe.Fact(f.field, {**before.value, **f.value}, before.line, before.how)
+        own[f.field] = f
     augmentation = []
     for key in ("epochs", "batch_size", "optimizer", "scheduler", "loss", "normalization"):
         fact = own.get(f"recipe.{key}")
@@ -401,8 +456,11 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
                     "why": f"the log's progress bar shows {n} batches per epoch and ceil(60000/{sizes[0]}) = {n} "
                            "(the only power of two that gives it)"}
         return out, fid
+    unknown = []
     for key, why in UNKNOWN_WHY.items():
         if key not in fid:
             fid[key] = {"level": "unknown", "assumption": why}
-            decisions.append(f"{who}: {key} not stated; assumed {why}")
+            unknown.append(f"{key.removeprefix('recipe.')} ({why})")
+    if unknown:
+        decisions.append(f"{who} recipe not stated, assumed: {'; '.join(unknown)}")
     return out, fid

@@ -186,7 +186,8 @@ def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decis
             ambiguous.append(f)
             continue
         band = tuple(f.args.get("band", ()))
-        groups.setdefault((f.kind, f.args.get("epochs"), band, f.value), []).append(f)
+        extra = f.args.get("epochs", f.args.get("threshold"))
+        groups.setdefault((f.kind, extra, band, f.value), []).append(f)
     for f in ambiguous:
         same = [k for k in groups if k[3] is not None and math.isclose(k[3], f.value)]
         if same:
@@ -196,17 +197,19 @@ def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decis
                              "or something else?)")
     out, ids = [], set()
     for (kind, n, band, value), group in groups.items():
-        if not accepted({"kind": kind, "value": 50.0, "where": "x", "expect": "reproduced"}) and kind != \
-                "test_accuracy_mean_last":
-            decisions.append(f"{m.label}: {kind} {group[0].text} not written (this schema has no such claim)")
-            continue
-        if n is not None and n > epochs:
+        if n is not None and n > epochs and kind != "first_epoch_reaching":
             decisions.append(f"{m.label}: {kind} over {n} epochs is beyond the recipe's {epochs}; not written")
             continue
         claim: dict = {"kind": kind}
+        if kind == "first_epoch_reaching":
+            if value is not None and value > epochs:
+                decisions.append(f"{m.label}: {kind} {n:g}% at epoch {value:g} is beyond the recipe's {epochs}")
+                continue
+            claim.update(threshold=n, value=None if value is None else int(value))
+            n = None
         if n is not None:
             claim["epochs"] = n
-        if value is not None and not band:
+        if value is not None and not band and kind != "first_epoch_reaching":
             claim["value"] = value
         if band:
             claim["band"] = list(band)
@@ -215,9 +218,12 @@ def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decis
         ident = _default_id(claim)
         if ident in ids:
             claim = {"id": f"{ident}-{'above-' + group[0].text if band else len(ids) + 1}", **claim}
-        ids.add(claim.get("id", ident))
         claim["where"] = _where(readme, group)
         claim["expect"] = "reproduced"
+        if not accepted(claim):
+            decisions.append(f"{m.label}: {kind} {group[0].text} not written (this schema does not take it)")
+            continue
+        ids.add(claim.get("id", ident))
         out.append(claim)
     return out
 
@@ -225,4 +231,6 @@ def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decis
 def _default_id(claim: dict) -> str:
     if "epochs" in claim:
         return f"test-accuracy-mean-last{claim['epochs']}"
+    if "threshold" in claim:
+        return f"first-epoch-{claim['threshold']:g}pct"
     return claim["kind"].replace("_", "-")

@@ -126,7 +126,7 @@ def compare(hand_folder: Path, claims_dir: Path | None = None, code: list[Path] 
         for c in h.spec.claims:
             if c.kind in ("qualitative", "comparison"):
                 continue
-            if c.kind == "parameters":
+            if c.kind == "parameters" and c.value is not None:
                 result.parameter_claims += 1
                 if mine and any(_matches(c, x) for x in mine.spec.claims):
                     result.parameters_read += 1

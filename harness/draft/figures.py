@@ -96,8 +96,8 @@ def accuracy_statements(readme: Readme, lines: range | None = None, in_code: boo
     out = []
     for n in lines or range(1, len(readme.lines) + 1):
         raw = readme.line(n)
-        if (n in readme.in_code and not in_code) or _LOGLIKE.search(raw):
-            continue
+        if (n in readme.in_code and not in_code) or _LOGLIKE.search(raw) or re.match(r"\s*\|\s*\**\d", raw):
+            continue  # logs and numbered table rows (epochs, iterations) are read as tables
         text = plain(raw)
         if "accura" not in text.lower():
             continue
@@ -327,4 +327,39 @@ def parameter_bounds(readme: Readme, lines) -> list[Figure]:
         strict = m.group(1) not in ("<=", "≤")
         out.append(Figure("parameters_bound", value, raw, n, "statement",
                           {"band": [0, value - 1 if strict else value], "strict": strict}))
+    return out
+
+
+def metric_tables(readme: Readme) -> list[tuple[str, Figure]]:
+    """Tables with one column per model ("Model 3 (Baseline)") and one row per metric ("Epochs to 95%",
+    "Final Test Accuracy"): (model key, figure) pairs. Ranges of epochs ("~8-10") are left to a person."""
+    out = []
+    for table in readme.tables:
+        columns = {i: model_label(h) for i, h in enumerate(table.header) if i and model_label(h)}
+        columns = {i: lab for i, lab in columns.items() if lab[1] != "final" or lab[0]}
+        if len(columns) < 2:
+            continue
+        for row, n in zip(table.rows, table.row_lines):
+            metric = row[0] if row else ""
+            reach = re.search(r"epochs?\s+to\s+(" + PERCENT + r")\s*%", metric, re.I)
+            for i, (_, key) in columns.items():
+                cell = row[i].strip() if i < len(row) else ""
+                if reach:
+                    threshold = float(reach.group(1))
+                    if re.fullmatch(r"never", cell, re.I):
+                        out.append((key, Figure("first_epoch_reaching", None, cell, n, "table",
+                                                {"threshold": threshold})))
+                    elif re.fullmatch(r"\d{1,3}", cell):
+                        out.append((key, Figure("first_epoch_reaching", float(cell), cell, n, "table",
+                                                {"threshold": threshold})))
+                elif "acc" in metric.lower():
+                    kind = _accuracy_kind(metric, {})
+                    m = _ACC_VALUE.fullmatch(cell)
+                    if kind == "ambiguous" or not m or not m.group("pct"):
+                        continue
+                    args: dict = {"estimated": True} if m.group("approx") else {}
+                    if m.group("hi"):
+                        args["band"] = [float(m.group("num")), float(m.group("hi"))]
+                    value = None if m.group("hi") else float(m.group("num"))
+                    out.append((key, Figure(kind, value, cell.lstrip("~≈ ").rstrip("%"), n, "table", args)))
     return out

@@ -64,7 +64,8 @@ def statements(readme: Readme, lines) -> list[Fact]:
         if s:
             args = _kwargs(head[s.end():], _ARG_NAMES["scheduler"])
             facts.append(Fact("recipe.scheduler", {"type": s.group(1), **args}, n, "statement"))
-        elif re.search(r"scheduler\s*:\s*none\b", low):
+        elif re.search(r"scheduler\s*:\s*none\b|\bno (?:lr |learning[- ]rate )?scheduler|"
+                       r"scheduler (?:was |is )?(?:disabled|removed|turned off|switched off)", low):
             facts.append(Fact("recipe.scheduler", None, n, "statement"))
         if re.search(r"crossentropyloss|cross[- ]entropy", low):
             loss = {"type": "cross_entropy"}

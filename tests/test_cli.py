@@ -25,6 +25,11 @@ SPECS = ROOT / "specs"
 SPEC_FILES = sorted(p for p in SPECS.glob("*/*.yaml") if p.name != "_source.yaml")
 
 
+def spec_files() -> list[Path]:
+    """The iteration specs on disk (no `_` bases): tests count these, never a fixed number."""
+    return [p for p in SPEC_FILES if not p.name.startswith("_")]
+
+
 def run_main(argv: list[str]) -> tuple[int, str, str]:
     out, err = io.StringIO(), io.StringIO()
     with redirect_stdout(out), redirect_stderr(err):
@@ -55,7 +60,7 @@ def schema() -> dict:
 
 def test_list_json_has_every_spec(listing, rows):
     assert listing["errors"] == []
-    assert len(listing["specs"]) == 40 == len(rows)
+    assert len(listing["specs"]) == len(spec_files()) == len(rows)  # however many specs there are
     spec_ids = {f"{p.parent.name}/{p.stem}" for p in SPEC_FILES if not p.name.startswith("_")}
     assert set(rows) == spec_ids
     for row in listing["specs"]:
@@ -98,7 +103,7 @@ def test_list_text_shows_both_numbers(capsys):
     code = main(["list", "--root", str(SPECS)])
     out, err = capsys.readouterr()
     assert code == 0
-    assert "40 specs" in err
+    assert f"{len(spec_files())} specs" in err
     lines = out.splitlines()
     i = next(i for i, line in enumerate(lines) if line.startswith("sub8k-15ep/experiment10 "))
     assert re.search(r"6,260\s+6,198\s+MISMATCH", lines[i]), lines[i]
@@ -134,7 +139,7 @@ def test_module_entry_point_lists_as_json():
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     data = json.loads(proc.stdout)
-    assert len(data["specs"]) == 40 and data["errors"] == []
+    assert len(data["specs"]) == len(spec_files()) and data["errors"] == []
     row = next(r for r in data["specs"] if r["id"] == "sub8k-15ep/experiment10")
     assert (row["claimed_parameters"], row["computed_parameters"]) == (6260, 6198)
 
@@ -144,13 +149,13 @@ def test_module_entry_point_lists_as_json():
 def test_check_specs_folder_is_clean(capsys):
     assert main(["check", str(SPECS)]) == 0
     err = capsys.readouterr().err
-    assert "40 of 40 specs valid" in err
+    assert f"{len(spec_files())} of {len(spec_files())} specs valid" in err
 
 
 def test_check_default_is_specs(monkeypatch, capsys):
     monkeypatch.delenv("AUDIT_SPECS", raising=False)
     assert main(["check"]) == 0
-    assert "40 of 40 specs valid" in capsys.readouterr().err
+    assert f"{len(spec_files())} of {len(spec_files())} specs valid" in capsys.readouterr().err
 
 
 def test_check_one_file(capsys):
@@ -282,3 +287,48 @@ def test_schema_leaves_completeness_to_check(schema):
     """A child states only what changes: the schema accepts a partial optimizer without `type`."""
     data = {"extends": "iteration8", "recipe": {"optimizer": {"lr": 0.002}}}
     assert _schema_errors(schema, data) == []
+
+
+# --------------------------------------------------------------------------- spec strings in the terminal
+
+ESCAPES = '"tiny \\e[31mRED\\e[2J\\r\\u202e\\x08"'  # YAML escapes: ESC sequences, CR, RTL override, backspace
+
+
+def _escape_folder(tmp_path: Path) -> Path:
+    from _support import write_tiny_specs
+
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny", names=("ok",))
+    text = (folder / "ok.yaml").read_text()
+    text = text.replace("title: tiny ok", f"title: {ESCAPES}")
+    text += f"findings:\n  - {{id: f1, kind: ambiguity, summary: {ESCAPES}, where: test}}\n"
+    (folder / "ok.yaml").write_text(text)
+    (folder / "bad\x1b[31m.yaml").write_text(text.replace("epochs: 2", '"ep\\e[31m": 2'))
+    return folder
+
+
+def _printable(text: str) -> bool:
+    return not re.search("[\x00-\x09\x0b-\x1f\x7f-\x9f\u202a-\u202e]", text)
+
+
+@pytest.mark.parametrize("command", [["summary", "{folder}/ok.yaml"], ["list", "--root", "{folder}"],
+                                     ["check", "{folder}"]])
+def test_spec_strings_reach_the_terminal_escaped(tmp_path, command):
+    folder = _escape_folder(tmp_path)
+    proc = subprocess.run([sys.executable, "-m", "harness", *(a.format(folder=folder) for a in command)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    shown = proc.stdout + proc.stderr
+    assert _printable(shown), repr(shown[:400])
+    if command[0] != "check":
+        assert "tiny \\x1b[31mRED\\x1b[2J\\r\\u202e\\x08" in shown  # the reader sees what the file holds
+    if command[0] != "summary":
+        assert "bad\\x1b[31m.yaml" in shown and "ep\\x1b[31m" in shown
+
+
+def test_pytest_output_of_spec_strings_is_escaped(tmp_path):
+    from _support import run_pytest
+
+    folder = _escape_folder(tmp_path)
+    result = run_pytest(f"--specs={folder.parent}", "-rA", str(ROOT / "tests" / "test_specs.py"))
+    assert result.returncode == 1  # the bad spec fails its own test
+    assert _printable(result.stdout + result.stderr), repr(result.stdout[-600:])
+    assert "bad\\x1b[31m.yaml" in result.stdout

@@ -174,8 +174,9 @@ def test_copied_chain_loads_like_the_original(sub20k):
 def test_every_spec_in_specs_loads():
     specs, errors = load_all(SPECS)
     assert errors == [], "\n".join(str(e) for e in errors)
-    assert len(specs) == 40
-    assert len({s.id for s in specs}) == 40
+    on_disk = [p for p in SPECS.rglob("*.yaml") if not p.name.startswith("_")]  # adding a spec keeps this green
+    assert len(specs) == len(on_disk) > 0
+    assert len({s.id for s in specs}) == len(specs)
     assert all(not s.path.name.startswith("_") for s in specs)
     assert {p.name for p in discover(SPECS / "sub20k")} == {
         "final.yaml", "iteration1.yaml", "iteration5.yaml", "iteration6.yaml", "iteration7.yaml",

@@ -11,7 +11,10 @@ would. Images are float in [0, 1] before normalization, shape [N, C, H, W].
 
 kornia offers similar geometry, but its defaults (align_corners, parameter
 sampling through its own RNG) differ from torchvision's; torch's own grid ops
-match torchvision's tensor path directly, as tests/test_augment.py checks.
+match torchvision's tensor path directly, as tests/test_augment.py checks, and
+its PIL-image path (Pillow) within the limits specs/README.md lists, as
+tests/test_augment_pillow.py checks with the parameters each op drew
+(`draw` then `apply_drawn`; `Augmenter(..., record=[])` collects them).
 """
 
 from __future__ import annotations

@@ -1,0 +1,133 @@
+"""The decision rules (harness/stats.py) and their error rates in simulation (seeded numpy, fast).
+
+`python tests/test_rules.py` prints the power table quoted in README.md ('Verdicts').
+"""
+
+import math
+
+import numpy as np
+import pytest
+from scipy import stats as scipy_stats
+
+from harness import stats
+
+MNIST_SD = 0.05     # converged MNIST seed-to-seed spread, pp (0.03-0.05 pp: README 'Verdicts')
+MNIST_ACC = 99.4
+
+
+def test_the_binomial_floor_is_half_the_test_sets_binomial_sd():
+    assert stats.binomial_floor(99.4) == pytest.approx(0.5 * 100 * math.sqrt(0.994 * 0.006 / 10_000))
+    assert stats.binomial_floor(99.4) == pytest.approx(0.0386, abs=1e-4)
+    assert stats.binomial_floor(100.0) == 0.0
+
+
+def test_sigma_is_the_largest_scale_with_its_own_degrees_of_freedom():
+    assert stats.noise([99.0, 99.2, 99.4], (0.1, 30.0), 0.04) == stats.Noise(pytest.approx(0.2), 2, "seeds")
+    assert stats.noise([99.0, 99.01, 99.02], (0.1, 30.0), 0.04) == stats.Noise(0.1, 30.0, "pooled")
+    assert stats.noise([99.0], None, 0.04) == stats.Noise(0.04, math.inf, "floor")
+
+
+def test_pooled_sd_weights_groups_by_their_degrees_of_freedom():
+    sd, df = stats.pooled_sd([[1.0, 2.0, 3.0], [5.0, 5.0], [7.0]])
+    assert df == 3 and sd == pytest.approx(math.sqrt((2 * 1.0 + 0.0) / 3))
+    assert stats.pooled_sd([[1.0], [2.0]]) is None
+
+
+def test_prediction_interval_uses_student_t_and_widens_for_rounding():
+    sd = stats.Noise(0.1, 4, "pooled")
+    pi = stats.prediction_interval(99.0, 5, sd, 0.95)
+    half = scipy_stats.t.ppf(0.975, 4) * 0.1 * math.sqrt(1 + 1 / 5) + 0.01
+    assert (pi.lo, pi.hi) == (pytest.approx(99.0 - half), pytest.approx(99.0 + half))
+    known = stats.prediction_interval(99.0, 3, stats.Noise(0.1, math.inf, "floor"), 0.99)
+    assert known.hi - 99.0 == pytest.approx(2.5758 * 0.1 * math.sqrt(4 / 3) + 0.01, abs=1e-4)
+
+
+@pytest.mark.parametrize("hits, n, verdict", [(3, 3, "reproduced"), (2, 3, "reproduced"), (1, 3, "inconclusive"),
+                                              (0, 3, "inconclusive"), (0, 5, "refuted"), (1, 5, "inconclusive"),
+                                              (1, 10, "refuted"), (2, 10, "inconclusive"), (0, 2, "inconclusive")])
+def test_share_rule(hits, n, verdict):
+    assert stats.share_verdict(hits, n)[0] == verdict
+
+
+def test_share_interval_is_clopper_pearson():
+    ci = stats.share_interval(0, 5)
+    assert ci.lo == 0 and ci.hi == pytest.approx(1 - 0.05 ** (1 / 5))  # one-sided 95% upper bound
+
+
+def test_paired_differences():
+    p = stats.paired([0.3, 0.4, 0.5])
+    half = scipy_stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3)
+    assert p.mean == pytest.approx(0.4) and p.detectable == pytest.approx(half)
+    assert p.verdict(0.0) == "supported" and p.verdict(0.7) == "contradicted" and p.verdict(0.4) == "inconclusive"
+    assert stats.paired([0.1]).verdict(0.0) == "inconclusive"   # one pair: no interval
+    assert stats.paired([0.0, 0.0]).verdict(0.0) == "inconclusive"
+
+
+def test_fewer_than_three_seeds_never_refute():
+    assert stats.cap("refuted", 2) == "inconclusive" and stats.cap("refuted", 3) == "refuted"
+    assert stats.epochs_verdict(stats.Interval(20, 20), [1.0, 1.0])[0] == "inconclusive"
+
+
+# --------------------------------------------------------------------------- simulations
+
+def single_figure_rates(n, offset, sd=MNIST_SD, trials=4000, readme_noise=False, seed=0):
+    """(refuted, reproduced) shares when the README's figure lies `offset` pp from the runs' true mean (plus one
+    run's noise with readme_noise: the README printed one real run)."""
+    rng = np.random.default_rng(seed)
+    seeds = rng.normal(MNIST_ACC, sd, (trials, n))
+    claimed = MNIST_ACC + offset + (rng.normal(0, sd, trials) if readme_noise else 0.0)
+    refuted = reproduced = 0
+    for values, figure in zip(seeds.tolist(), np.broadcast_to(claimed, trials).tolist()):
+        sigma = stats.noise(values, None, stats.binomial_floor(sum(values) / n))
+        verdict = stats.single_figure(figure, values, sigma)[0]
+        refuted += verdict == "refuted"
+        reproduced += verdict == "reproduced"
+    return refuted / trials, reproduced / trials
+
+
+@pytest.mark.parametrize("n", [3, 5])
+@pytest.mark.parametrize("sd", [0.03, MNIST_SD, 0.15])
+def test_a_true_single_figure_is_rarely_refuted(n, sd):
+    """The README's figure is one run of the recipe (the claim holds): refuted at most 5% of the time."""
+    refuted, _ = single_figure_rates(n, 0.0, sd=sd, readme_noise=True, seed=n)
+    assert refuted <= 0.05
+
+
+def test_an_offset_is_found_more_often_the_larger_it_is():
+    rates = [single_figure_rates(5, offset, trials=2000)[0] for offset in (0.0, 0.1, 0.2, 0.4)]
+    assert rates == sorted(rates) and rates[-1] > 0.9
+
+
+@pytest.mark.parametrize("n", [3, 5])
+def test_a_target_met_by_exactly_half_the_runs_is_rarely_refuted(n):
+    rng = np.random.default_rng(n)
+    hits = rng.binomial(n, 0.5, 20_000)
+    refuted = np.mean([stats.share_verdict(h, n)[0] == "refuted" for h in hits.tolist()])
+    assert refuted <= 0.05
+
+
+@pytest.mark.parametrize("n", [3, 4, 5, 10])
+@pytest.mark.parametrize("cv", [0.2, 0.4, 0.6])
+def test_a_true_first_epoch_is_rarely_refuted(n, cv):
+    """Epochs-to-target vary with CV 0.2-0.6 across seeds: a README run from the same distribution is refuted at
+    most 5% of the time."""
+    rng = np.random.default_rng(int(cv * 10) + n)
+    draws = np.ceil(6 * np.exp(rng.normal(0, cv, (5000, n + 1))))
+    refuted = sum(stats.epochs_verdict(stats.Interval(row[-1], row[-1]), list(row[:-1]))[0] == "refuted"
+                  for row in draws.tolist())
+    assert refuted / len(draws) <= 0.05
+
+
+def power_table(trials=4000) -> list[str]:
+    lines = ["| n | refuted at +0.1 pp | not reproduced at +0.1 pp | refuted at +0.2 pp | refuted, true claim |",
+             "|---|---|---|---|---|"]
+    for n in (3, 5, 10):
+        r1, p1 = single_figure_rates(n, 0.1, trials=trials, seed=10 + n)
+        r2, _ = single_figure_rates(n, 0.2, trials=trials, seed=20 + n)
+        r0, _ = single_figure_rates(n, 0.0, trials=trials, readme_noise=True, seed=30 + n)
+        lines.append(f"| {n} | {r1:.0%} | {1 - p1:.0%} | {r2:.0%} | {r0:.1%} |")
+    return lines
+
+
+if __name__ == "__main__":
+    print("\n".join(power_table(trials=20_000)))

@@ -248,3 +248,56 @@ def test_drafts_of_the_audited_readmes_are_valid_and_invent_nothing(readme):
     if readme.startswith("000"):  # a torchsummary table and a training log: the issue's target
         assert result.share >= 0.8
         assert result.parameters_rebuilt >= 1
+
+
+DIAGRAM_README = """\
+# One model, drawn as text
+
+Total parameters: 438. Conv layers use bias=False.
+
+```
+Input (1, 28, 28)
+├── Conv2d(1→4) + BatchNorm + ReLU
+├── MaxPool2d(2)
+├── Conv2d(4→8) + BatchNorm
+├── Global Average Pooling
+└── Linear(8→10)
+```
+
+## Model 1
+
+| Epoch | Test Accuracy |
+|---|---|
+| 1 | 91.5% |
+| 2 | 93.25% |
+
+| Metric | Model 1 (small) | Model 2 (never trained) |
+|---|---|---|
+| Epochs to 92% | 2 | Never |
+"""
+
+
+def test_layer_diagram_is_rebuilt_to_the_stated_count(tmp_path):
+    from harness.model import plan
+
+    path = tmp_path / "diagram.md"
+    path.write_text(DIAGRAM_README)
+    write(path, "diagram", tmp_path / "out")
+    specs, errors = load_all(tmp_path / "out")
+    assert errors == []
+    (one,) = specs
+    assert sum(p.parameters for p in plan(one.spec.architecture)) == 438  # 3x3 kernels, conv bias off
+    assert one.spec.fidelity["architecture"].level == "reconstructed"
+    (count,) = [c for c in one.spec.claims if c.kind == "parameters"]
+    assert count.value == 438 and count.expect == "reproduced"
+    reach = [c for c in one.spec.claims if c.kind == "first_epoch_reaching"]
+    assert [(c.threshold, c.value) for c in reach] == [(92.0, 2)]
+    assert one.spec.recipe.epochs == 2  # from the epoch table
+
+
+def test_a_diagram_whose_shapes_do_not_fit_is_left_to_a_person(tmp_path):
+    path = tmp_path / "bad.md"
+    path.write_text("# x\n\n## Model 1\n\nParameters: 1,000\n\n- layers: [Conv2d(1,8,3), Linear(999,10)]\n")
+    d = draft(path)
+    assert any("diagram" in line and "not used" in line for line in d.decisions)
+    assert d.specs["model1"]["claims"][0]["expect"] == "unverifiable"

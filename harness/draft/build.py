@@ -189,6 +189,12 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
         if not (m.figures or m.curve or m.layers):  # e.g. "Hyperparameters (Final Model)": settings for all
             glob_facts.extend(m.recipe_facts)
     models = [m for m in models if m.figures or m.curve or m.layers]
+    for m in models:  # layer changes told in words are for a person to write
+        said = [n for a, b in m.sections for n in range(a, b + 1)
+                if re.search(r"dropout\w*\s*\(\s*p\s*=|\badded\b[^.]*\b(dropout|batch ?norm)", readme.line(n), re.I)]
+        if said and m.layers is None:
+            decisions.append(f"{m.label}: line {said[0]} changes layers (dropout or BatchNorm) that the draft "
+                             "inherits unchanged: edit its architecture")
     specs, constraint = _assemble(readme, models, glob, glob_facts, shared_layers, decisions)
     return Draft(readme, models, specs, constraint, decisions)
 
@@ -196,7 +202,7 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
 def _diagrams(readme: Readme, models: list[Model], glob: list, decisions: list[str]) -> Model | None:
     """Layer diagrams in text: a model's own, or one shared by all (returned as a pseudo-model)."""
     bias = _conv_bias_statement(readme)
-    shared = None
+    shared, failed = None, []
     for dg in diagram.diagrams(readme):
         owner = model_of(models, dg.line)
         if owner is not None and owner.layers is not None:
@@ -207,9 +213,8 @@ def _diagrams(readme: Readme, models: list[Model], glob: list, decisions: list[s
         count = counts[0] if len({f.value for f in counts}) == 1 else None
         diagram.resolve(dg, int(count.value) if count else None, bias,
                         bool(count and count.args.get("approximate")))
-        who = owner.label if owner else "shared"
         if dg.problem:
-            decisions.append(f"{who}: the layer diagram at line {dg.line} was not used: {dg.problem}")
+            failed.append((owner, dg))
             continue
         assumed = "; ".join(dg.assumed) or "nothing beyond the diagram"
         fid = {"level": "reconstructed", "assumption": f"the layer diagram at line {dg.line}; assumed: {assumed}",
@@ -221,6 +226,10 @@ def _diagrams(readme: Readme, models: list[Model], glob: list, decisions: list[s
             target.layers_evidence = f"layer diagram, {readme.where(dg.line)}"
         if owner is None:
             shared = target
+    for owner, dg in failed:
+        if (owner or shared) is None or (owner or shared).layers is None:
+            decisions.append(f"{owner.label if owner else 'shared'}: the layer diagram at line {dg.line} was not "
+                             f"used: {dg.problem}")
     return shared
 
 
@@ -410,7 +419,7 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
         before = own.get(f.field)
         if before is not None and isinstance(f.value, dict) and isinstance(before.value, dict) \
                 and f.value.get("type") == before.value.get("type"):
-            f = recipe.Fact(f.field, {**before.value, **f.value}, before.line, before.how)
+            f = recipe.Fact(f.field, {**before.value, **f.value}, f.line, f.how)
         own[f.field] = f
     augmentation = []
     for key in ("epochs", "batch_size", "optimizer", "scheduler", "loss", "normalization"):

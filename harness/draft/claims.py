@@ -8,6 +8,7 @@ claim's expectation follows the count of the draft's own layer list.
 from __future__ import annotations
 
 import math
+import re
 from functools import lru_cache
 
 from pydantic import TypeAdapter, ValidationError
@@ -188,13 +189,19 @@ def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decis
         band = tuple(f.args.get("band", ()))
         extra = f.args.get("epochs", f.args.get("threshold"))
         groups.setdefault((f.kind, extra, band, f.value), []).append(f)
+    unread: dict[str, list[int]] = {}
     for f in ambiguous:
         same = [k for k in groups if k[3] is not None and math.isclose(k[3], f.value)]
         if same:
             groups[same[0]].append(f)
         else:
-            decisions.append(f"{m.label}: accuracy {f.text}% at line {f.line} is not read as a claim (final, peak, "
-                             "or something else?)")
+            unread.setdefault(f.text, []).append(f.line)
+    stalled = any(re.search(r"(not|never|failed to) (converge|improve|learn)|diverge", readme.plain_line(n), re.I)
+                  for a, b in m.sections for n in range(a, b + 1))
+    for text, lines in unread.items():
+        hint = " (the section says training did not converge: a does_not_converge claim, with a band you choose?)" \
+            if stalled and float(text) < 20 else " (final, peak, or something else?)"
+        decisions.append(f"{m.label}: accuracy {text}% (line {', '.join(map(str, lines))}) is not read as a claim{hint}")
     out, ids = [], set()
     for (kind, n, band, value), group in groups.items():
         if n is not None and n > epochs and kind != "first_epoch_reaching":

@@ -49,8 +49,8 @@ def _kwargs(text: str, names) -> dict:
 def statements(readme: Readme, lines) -> list[Fact]:
     facts = []
     for n in lines:
-        if n in readme.in_code:
-            continue
+        if n in readme.in_code or readme.line(n).lstrip().startswith("#"):
+            continue  # code is read with ast; headings name topics, not settings
         text = plain(readme.line(n))
         low = text.lower()
         # the first-named setting only: "(also tried lr=0.001 ...)" names other runs

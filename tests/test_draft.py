@@ -301,3 +301,51 @@ def test_a_diagram_whose_shapes_do_not_fit_is_left_to_a_person(tmp_path):
     d = draft(path)
     assert any("diagram" in line and "not used" in line for line in d.decisions)
     assert d.specs["model1"]["claims"][0]["expect"] == "unverifiable"
+
+
+def _fast_tier(folder: Path) -> None:
+    """What the fast tier asserts of every spec: it builds, runs, and its parameter claims hold as expected."""
+    import torch
+
+    from harness.model import build_model, count_parameters
+
+    specs, errors = load_all(folder)
+    assert errors == [] and specs
+    for loaded in specs:
+        model = build_model(loaded.spec.architecture)
+        assert model.eval()(torch.zeros(2, 1, 28, 28)).shape == (2, 10)
+        count = count_parameters(model)[0]
+        for claim in loaded.spec.claims:
+            if claim.kind == "parameters" and claim.expect != "unverifiable":
+                if claim.value is not None:
+                    holds = abs(count - claim.value) <= (0.01 * claim.value if claim.approximate else 0)
+                else:
+                    holds = claim.band[0] <= count <= claim.band[1]
+                assert holds == (claim.expect == "reproduced"), (loaded.id, claim.claim_id, count)
+
+
+def test_drafts_pass_the_fast_tier(tiny, tmp_path):
+    write(tiny, "tiny", tmp_path / "tiny")
+    _fast_tier(tmp_path / "tiny")
+    write(_audited("000_fc451383955750f3.txt"), "d000", tmp_path / "d000")
+    _fast_tier(tmp_path / "d000")
+
+
+def test_a_spec_may_record_its_own_readme_hash(tiny, tmp_path, capsys):
+    out = tmp_path / "own"
+    write(tiny, "own", out)
+    (out / "_source.yaml").unlink()
+    spec = out / "iteration1.yaml"
+    data = yaml.safe_load(spec.read_text())
+    data["source"].update(file=tiny.name, sha256="0" * 64)
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    (out / "iteration2.yaml").unlink()
+    assert main(["check", str(out), "--claims-dir", str(tiny.parent)]) == 1
+    assert "iteration1.yaml: sha256" in capsys.readouterr().err
+
+
+def test_cli_compare_prints_the_measurement(capsys):
+    _audited("000_fc451383955750f3.txt")
+    assert main(["new", "--compare", str(SPECS / "sub20k")]) == 0
+    out = capsys.readouterr().out
+    assert "| 000_fc451383955750f3.txt | " in out and "| 0 of " in out

@@ -41,7 +41,7 @@ def cmd_new(args) -> int:
     out = args.out or default_specs_dir() / slug
     try:
         written = write(readme, slug, out, args.code, force=args.force)
-    except FileExistsError as exc:
+    except (FileExistsError, ValueError, OSError) as exc:
         print(f"new: {escape(exc)}", file=sys.stderr)
         return 1
     for path in written.files:

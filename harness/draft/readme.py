@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
+MAX_README_BYTES = 2_000_000
 HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.*?)\s*#*\s*$")
 FENCE = re.compile(r"^\s{0,3}(```|~~~)\s*([\w+-]*)")
 TABLE_RULE = re.compile(r"^\s*\|?\s*:?-{2,}:?\s*(\|\s*:?-{2,}:?\s*)*\|?\s*$")
@@ -75,6 +76,9 @@ class Readme:
     @classmethod
     def read(cls, path: Path | str) -> Readme:
         path = Path(path)
+        size = path.stat().st_size
+        if size > MAX_README_BYTES:
+            raise ValueError(f"{path}: {size:,} bytes is more than a README the drafter reads ({MAX_README_BYTES:,})")
         return cls.parse(path.read_text(encoding="utf-8", errors="replace"), path)
 
     @classmethod

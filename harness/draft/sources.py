@@ -84,15 +84,13 @@ def check_figures(text: str, spec_file: Path, claims) -> list[str]:
     return warnings
 
 
-def check_folder(folder: Path, source_info, specs, claims_dir: Path | None = None) -> ReadmeCheck:
-    """The README of one spec folder: same file (sha256), every claim's figure present."""
-    claims_dir = claims_dir or default_claims_dir()
-    path = claims_dir / Path(source_info.file).name
+def check_readme(file: str, recorded: str | None, specs, claims_dir: Path | None = None) -> ReadmeCheck:
+    """One README and the specs written from it: same file (sha256), every claim's figure present."""
+    path = (claims_dir or default_claims_dir()) / Path(file).name  # a file name, never a path out of the folder
     result = ReadmeCheck(path, path.is_file())
     if not result.present:
         return result
     data = path.read_bytes()
-    recorded = source_info.sha256
     if recorded:
         result.sha_ok = hashlib.sha256(data).hexdigest() == recorded
         if not result.sha_ok:
@@ -111,36 +109,31 @@ def _short(path: Path) -> Path:
 
 
 def check_readmes(specs, claims_dir: Path | None = None) -> tuple[list[str], int]:
-    """`check`'s README lines for the folders of these loaded specs, and how many folders failed.
+    """`check`'s README lines for these loaded specs, and how many READMEs failed.
 
+    The README and its SHA256 come from the spec's `source` or its folder's `_source.yaml`.
     A missing README is reported and passes; a different README (sha256) fails; a figure that
     is not found is a warning."""
-    from harness.specs import SOURCE_FILE, SpecError, load_source_info
+    from harness.specs import SOURCE_FILE
 
-    lines, failures = [], 0
-    folders: dict[Path, list] = {}
+    groups: dict[tuple, list] = {}
     for loaded in specs:
-        folders.setdefault(loaded.path.parent, []).append(loaded)
-    for folder, members in folders.items():
-        if not (folder / SOURCE_FILE).is_file():
-            continue
-        try:
-            info = load_source_info(folder)
-        except SpecError as exc:
-            lines.append(str(exc))
-            failures += 1
-            continue
-        result = check_folder(folder, info, members, claims_dir)
+        own, info = loaded.spec.source.sha256, loaded.source_info
+        recorded = own or (info.sha256 if info else None)
+        origin = loaded.path if own or info is None else loaded.path.parent / SOURCE_FILE
+        groups.setdefault((loaded.spec.source.file, recorded, origin), []).append(loaded)
+    lines, failures = [], 0
+    for (file, recorded, origin), members in groups.items():
+        result = check_readme(file, recorded, members, claims_dir)
         if not result.present:
-            lines.append(f"{_short(folder)}: README {info.file} not found in {result.readme.parent}: "
+            lines.append(f"{_short(origin)}: README {file} not found in {result.readme.parent}: "
                          "its figures were not checked")
         elif result.sha_ok is False:
-            lines.append(f"{_short(folder / SOURCE_FILE)}: sha256: {result.readme} is not the README this folder "
-                         "was written from (its SHA256 differs)")
+            lines.append(f"{_short(origin)}: sha256: {result.readme} is not the README these specs were written "
+                         "from (its SHA256 differs)")
             failures += 1
         else:
             lines.extend(f"warning: {w}" for w in result.warnings)
-            if not info.sha256:  # noqa: SIM102
-                lines.append(f"{_short(folder / SOURCE_FILE)}: no sha256 recorded; the README's is "
-                             f"{sha256_of(result.readme)}")
+            if not recorded:
+                lines.append(f"{_short(origin)}: no sha256 recorded; the README's is {sha256_of(result.readme)}")
     return lines, failures

@@ -135,6 +135,13 @@ def pytest_collection_modifyitems(config, items):
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+    items.sort(key=_judged_after_others)  # stable: the rest keeps its order
+
+
+def _judged_after_others(item) -> bool:
+    """A comparison is judged from both specs' runs: after the session's other claims."""
+    claim = getattr(getattr(item, "callspec", None), "params", {}).get("trained_claim", (None, None))[1]
+    return getattr(claim, "judged_after_others", False)
 
 
 def pytest_collection_finish(session):

@@ -19,7 +19,7 @@ from harness.records import build_record, load_records, read_record, record_path
 from harness.results import SpecRun
 from harness.runner import run_spec
 from harness.specs import LoadedSpec, load_all
-from harness.verdicts import Judge, Run, is_full_run, mark_failed_run, planned_parameters
+from harness.verdicts import Judge, Run, mark_failed_run, planned_parameters, scope_of
 
 # The smoke tier: every optimizer, schedule, augmentation and dropout path runs, on a sliver of data.
 SMOKE = dict(epochs=1, max_batches=2, train_limit=512, test_limit=256)
@@ -82,8 +82,9 @@ class Audit:
             params = planned_parameters(loaded)
             judge = self.judge_for(loaded)
             judged = Run(loaded.id, run.environment["device"].split(":")[0], run.seeds, run.curves, run.epochs,
-                         full=run.outcome == "ok" and not (self.train_subset or self.test_subset))
-            judge.add(judged)
+                         scope_of(run.options))
+            if run.outcome == "ok":
+                judge.add(judged)
             results = judge.judge(loaded, judged if run.curves else None)
             if run.outcome != "ok":
                 mark_failed_run(loaded, results, run.outcome, run.error)
@@ -94,12 +95,12 @@ class Audit:
         return self._runs[loaded.id]
 
     def judge_for(self, loaded: LoadedSpec) -> Judge:
-        """The session's judge: this session's runs and the committed records of fresh full runs (pools and
+        """The session's judge: this session's runs and the committed records of fresh runs (pools and
         comparisons draw on the README's other specs without training them)."""
         if self._judge is None:
             specs, _ = load_all(loaded.path.parent.parent)
             records = load_records(self.results_dir) if self.results_dir is not None else []
-            self._judge = Judge.from_records(specs, [r for r in records if is_full_run(r)])
+            self._judge = Judge.from_records(specs, records)
         return self._judge
 
     def judged(self, loaded: LoadedSpec, claim_id: str) -> ClaimResult:
@@ -109,6 +110,9 @@ class Audit:
         if found.verdict != "not judged":
             return found
         judge = self.judge_for(loaded)
+        if self.results_dir is not None:  # another worker may have recorded the other spec meanwhile
+            for key, other in Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs.items():
+                judge.runs.setdefault(key, other)
         claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
         return claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, run.environment["device"].split(":")[0]))))
 

@@ -335,6 +335,7 @@ class _Claim(Strict):
     note: str | None = None
 
     trained: ClassVar[bool] = True      # needs training to be judged
+    judged_after_others: ClassVar[bool] = False  # needs another spec's run (pytest orders it after the rest)
 
     def default_id(self) -> str:
         return self.kind.replace("_", "-")  # type: ignore[attr-defined]
@@ -823,6 +824,7 @@ class Comparison(_Claim):
     """The README's story: this spec's metric against another spec's, on the seeds both ran (paired)."""
 
     kind: Literal["comparison"]
+    judged_after_others: ClassVar[bool] = True
     id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
     other: Text = Field(description="The other spec: a name in the same folder, or slug/name")
     metric: Metric

@@ -27,12 +27,17 @@ def planned_parameters(loaded: LoadedSpec) -> int:
     return sum(p.parameters for p in plan(loaded.spec.architecture))
 
 
+SCOPE = ("train_limit", "test_limit", "epochs", "max_batches", "batch_size")  # options that shrink a run
+
+
+def scope_of(options: dict) -> tuple:
+    """What a run left out (all None: the full documented run); runs compare only within one scope."""
+    return tuple(options.get(k) for k in SCOPE)
+
+
 def is_full_run(record: dict) -> bool:
     """A complete run on the full data with the spec's own epochs and batch size."""
-    options = record.get("options", {})
-    if record.get("outcome") != "ok":
-        return False
-    return not any(options.get(k) for k in ("train_limit", "test_limit", "epochs", "max_batches", "batch_size"))
+    return record.get("outcome") == "ok" and not any(scope_of(record.get("options", {})))
 
 
 def is_stale(record: dict, loaded: LoadedSpec) -> bool:
@@ -52,19 +57,24 @@ class Run:
     seeds: list[int]
     curves: list[SeedCurve]
     epochs: int
-    full: bool
+    scope: tuple = (None,) * len(SCOPE)
     created: str = ""
+
+    @property
+    def full(self) -> bool:
+        return not any(self.scope)
 
 
 def run_of_record(record: dict) -> Run:
     curves = [SeedCurve.from_json(c) for c in record.get("curves", [])]
     return Run(record["spec"], record.get("device_kind", "?"), list(record.get("seeds", [])), curves,
-               int(record.get("epochs", 0)), is_full_run(record), record.get("created", ""))
+               int(record.get("epochs", 0)), scope_of(record.get("options", {})), record.get("created", ""))
 
 
 @dataclass
 class Judge:
-    """Judges runs of `specs`; knows every fresh run (per spec and device kind) for pools and comparisons."""
+    """Judges runs of `specs`; knows every fresh complete run (per spec and device kind): full runs give the
+    pooled noise scale, and a comparison pairs with the other spec's run of the same scope."""
 
     specs: dict[str, LoadedSpec]
     runs: dict[tuple[str, str], Run] = field(default_factory=dict)
@@ -74,7 +84,7 @@ class Judge:
         judge = cls({s.id: s for s in specs})
         for record in sorted(records, key=lambda r: r.get("created", "")):
             loaded = judge.specs.get(record.get("spec"))
-            if loaded is not None and not is_stale(record, loaded) and is_full_run(record):
+            if loaded is not None and not is_stale(record, loaded) and record.get("outcome") == "ok":
                 judge.add(run_of_record(record))
         return judge
 
@@ -89,7 +99,7 @@ class Judge:
 
         def other(spec_id: str) -> OtherRun | None:
             found = self.runs.get((spec_id, kind))
-            if found is None or found.full != run.full:  # a subset run compares only with a subset run
+            if found is None or found.scope != run.scope:  # a subset run compares only with its like
                 return None
             return OtherRun(found.spec_id, found.seeds, found.curves, found.epochs)
 

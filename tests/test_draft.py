@@ -349,3 +349,71 @@ def test_cli_compare_prints_the_measurement(capsys):
     assert main(["new", "--compare", str(SPECS / "sub20k")]) == 0
     out = capsys.readouterr().out
     assert "| 000_fc451383955750f3.txt | " in out and "| 0 of " in out
+
+
+COURSE_README = """\
+# Three steps to a small net
+
+## Step 1
+
+**Target:** get a pipeline running.
+
+**Results:**
+- Parameters: 7,850
+- Best Train Accuracy: 93.40
+- Best Test Accuracy: 92.71
+
+**Analysis:** a linear model; far from the goal.
+
+```
+EPOCH: 0
+Loss=0.61 Batch_id=468 Accuracy=88.02: 100%|#####| 469/469 [00:09<00:00, 50.1it/s]
+Test set: Average loss: 0.0031, Accuracy: 9104/10000 (91.04%)
+EPOCH: 1
+Loss=0.35 Batch_id=468 Accuracy=93.40: 100%|#####| 469/469 [00:09<00:00, 50.1it/s]
+Test set: Average loss: 0.0027, Accuracy: 9271/10000 (92.71%)
+```
+
+```python
+class Step1(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Sequential(nn.Flatten(), nn.Linear(784, 10))
+
+    def forward(self, x):
+        return F.log_softmax(self.fc(x), dim=-1)
+
+optimizer = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
+scheduler = StepLR(optimizer, step_size=6, gamma=0.1)
+train_loader = DataLoader(train, batch_size=128, shuffle=True)
+transforms.Normalize((0.1307,), (0.3081,))
+```
+"""
+
+
+def test_course_style_readme(tmp_path):
+    path = tmp_path / "course.md"
+    path.write_text(COURSE_README)
+    write(path, "course", tmp_path / "out")
+    specs, errors = load_all(tmp_path / "out")
+    assert errors == []
+    (step,) = specs
+    claims = {c.claim_id: c for c in step.spec.claims}
+    assert claims["parameters"].value == 7850 and claims["parameters"].expect == "reproduced"  # code: 784*10 + 10
+    assert claims["test-accuracy-peak"].value == 92.71 and claims["test-accuracy-final"].value == 92.71
+    assert claims["train-accuracy-final"].value == 93.40
+    recipe = step.spec.recipe
+    assert recipe.epochs == 2 and recipe.batch_size == 128  # the zero-based log has two epochs
+    assert recipe.optimizer.lr == 0.02 and recipe.optimizer.momentum == 0.9
+    assert recipe.scheduler.type == "StepLR" and recipe.scheduler.step_size == 6
+    assert recipe.normalization.mean == 0.1307 and recipe.loss.type == "cross_entropy"
+    for key in ("recipe.optimizer", "recipe.scheduler", "recipe.batch_size", "recipe.normalization"):
+        assert step.spec.fidelity[key].level == "documented", key
+
+
+def test_a_readme_without_figures_is_refused(tmp_path, capsys):
+    path = tmp_path / "empty.md"
+    path.write_text("# nothing here\n\nJust words.\n")
+    assert main(["new", str(path), "--slug", "e", "--out", str(tmp_path / "e")]) == 1
+    assert "nothing to draft" in capsys.readouterr().err
+    assert not (tmp_path / "e").exists()

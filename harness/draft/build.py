@@ -42,10 +42,8 @@ PLACEHOLDER_LAYERS = ["flatten", {"linear": 10}]
 MNIST_TRAIN = 60000
 
 
-@dataclass
-class Evidence:
-    what: str
-    line: int
+class DraftError(ValueError):
+    """The README gives the drafter nothing to work from."""
 
 
 @dataclass
@@ -189,6 +187,9 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
         if not (m.figures or m.curve or m.layers):  # e.g. "Hyperparameters (Final Model)": settings for all
             glob_facts.extend(m.recipe_facts)
     models = [m for m in models if m.figures or m.curve or m.layers]
+    if not any(m.figures or m.curve for m in models):
+        raise DraftError(f"{readme.path.name}: no parameter count, accuracy figure or training log found: "
+                         "nothing to draft")
     for m in models:  # layer changes told in words are for a person to write
         said = [n for a, b in m.sections for n in range(a, b + 1)
                 if re.search(r"dropout\w*\s*\(\s*p\s*=|\badded\b[^.]*\b(dropout|batch ?norm)", readme.line(n), re.I)]

@@ -147,6 +147,8 @@ def _accuracy_kind(sentence: str, args: dict) -> str:
 # --------------------------------------------------------------------------- training logs
 
 _TEST_LINE = re.compile(r"Test set:.*?Accuracy:\s*(\d+)\s*/\s*(\d+)\s*\(\s*(" + PERCENT + r")\s*%\s*\)", re.I)
+_TEST_ACC_LINE = re.compile(r"^(?!.*\b(?:best|max|peak|highest)\b).*\btest(?:ing)?\s+acc(?:uracy)?\s*[:=]\s*("
+                            + PERCENT + r")\s*%?", re.I)
 _EPOCH_LINE = re.compile(r"\bepoch\b\W{0,3}(\d+)", re.I)
 _TRAIN_ACC = re.compile(r"\b(?:Accuracy|Acc)\s*[=:]\s*(" + PERCENT + r")", re.I)
 
@@ -165,22 +167,33 @@ class Curve:
 def training_logs(readme: Readme) -> list[Curve]:
     """Runs of `Test set: ... Accuracy: a/b (p%)` lines; a run restarts when the epoch number does."""
     runs: list[Curve] = []
-    epoch, train, batches, last_epoch = None, None, None, 0
+    epoch, train, batches, last_epoch, base, run_block = None, None, None, 0, 1, None
     for n in range(1, len(readme.lines) + 1):
         text = readme.line(n)
         t = _TEST_LINE.search(text)
+        if t is None and n in readme.in_code:
+            t = _TEST_ACC_LINE.search(text)
         if t:
+            same_line = _EPOCH_LINE.search(text[: t.start(t.lastindex)])
+            epoch = int(same_line.group(1)) if same_line else epoch
+            inline_train = re.search(r"\btrain(?:ing)?\s+acc(?:uracy)?\s*[:=]\s*(" + PERCENT + ")", text, re.I)
+            if inline_train:
+                train = Figure("train_accuracy_at_epoch", float(inline_train.group(1)), inline_train.group(1), n, "log")
             this = epoch if epoch is not None else last_epoch + 1
-            if not runs or this <= last_epoch:
+            block = _block_of(readme, n)
+            if not runs or this <= last_epoch or block != run_block:
                 runs.append(Curve([], [], n, "log"))
+                base = 0 if this == 0 else 1   # "EPOCH: 0" logs count from zero
+                run_block = block
             run = runs[-1]
-            while len(run.test) < this - 1:
+            while len(run.test) < this - base:
                 run.test.append(None)
                 run.train.append(None)
-            run.test.append(Figure("test_accuracy_at_epoch", float(t.group(3)), t.group(3), n, "log", {"epoch": this}))
+            value = t.group(t.lastindex)
+            run.test.append(Figure("test_accuracy_at_epoch", float(value), value, n, "log", {}))
             run.train.append(train)
             run.batches = batches or run.batches
-            last_epoch, epoch, train = this, None, None
+            last_epoch, epoch, train, batches = this, None, None, None
             continue
         e = _EPOCH_LINE.search(text)
         if e and len(text.strip()) < 60 and not _TRAIN_ACC.search(text):
@@ -193,10 +206,19 @@ def training_logs(readme: Readme) -> list[Curve]:
             if bar and bar.group(1) == bar.group(2):
                 batches = int(bar.group(2))
     for run in runs:
-        for i, f in enumerate(run.train):
-            if f is not None:
-                f.args["epoch"] = i + 1
+        for i, (test, trained) in enumerate(zip(run.test, run.train)):
+            for f in (test, trained):
+                if f is not None:
+                    f.args["epoch"] = i + 1
     return [r for r in runs if any(r.test)]
+
+
+def _block_of(readme: Readme, line: int) -> int | None:
+    """The code block holding a line (a log in another block is another run)."""
+    for i, b in enumerate(readme.code_blocks):
+        if b.start <= line < b.start + len(b.text.splitlines()) + 1:
+            return i
+    return None
 
 
 def epoch_tables(readme: Readme) -> list[Curve]:

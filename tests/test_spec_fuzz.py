@@ -24,7 +24,9 @@ import yaml
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from harness.model import MAX_PARAMETERS, plan
+from harness.limits import MAX_ACTIVATION_BYTES, MAX_EPOCHS, MAX_FLOPS
+from harness.model import MAX_PARAMETERS, activation_bytes_per_sample, flops_per_sample, plan
+from harness.sharding import training_cost
 from harness.specs import LoadedSpec, SpecError, load_spec
 
 # A valid spec touching most of the schema: 1,030 parameters (1,042 with conv biases).
@@ -160,7 +162,11 @@ def check_load(path: Path, names: tuple[str, ...] = (), seconds: float = 4.0):
                              f"(raised at {Path(frame.filename).name}:{frame.lineno} in {frame.name})") from None
     assert isinstance(loaded, LoadedSpec)
     assert re.fullmatch(r"[0-9a-f]{16}", loaded.spec_hash) and re.fullmatch(r"[0-9a-f]{16}", loaded.training_hash)
-    assert sum(p.parameters for p in plan(loaded.spec.architecture)) <= MAX_PARAMETERS
+    planned = plan(loaded.spec.architecture)
+    assert sum(p.parameters for p in planned) <= MAX_PARAMETERS
+    # every bound holds for whatever loads, so building, training and `--shard` costing cannot blow up
+    assert activation_bytes_per_sample(planned) <= MAX_ACTIVATION_BYTES and flops_per_sample(planned) <= MAX_FLOPS
+    assert isinstance(training_cost(loaded), int) and loaded.spec.recipe.epochs <= MAX_EPOCHS
     return loaded
 
 

@@ -417,3 +417,17 @@ def test_a_readme_without_figures_is_refused(tmp_path, capsys):
     assert main(["new", str(path), "--slug", "e", "--out", str(tmp_path / "e")]) == 1
     assert "nothing to draft" in capsys.readouterr().err
     assert not (tmp_path / "e").exists()
+
+
+def test_model_code_given_with_code_option(tmp_path):
+    readme = tmp_path / "r.md"
+    readme.write_text("# r\n\n## Model 1\n\nParameters: 7,850. Best Test Accuracy: 92.71%\n")
+    code = tmp_path / "src"
+    code.mkdir()
+    (code / "net.py").write_text("import os\nos.remove('/nonexistent')\n\n" + COURSE_README.split("```python\n")[1]
+                                 .split("\noptimizer")[0])
+    assert main(["new", str(readme), "--slug", "r", "--out", str(tmp_path / "out"), "--code", str(code)]) == 0
+    (spec,), _ = load_all(tmp_path / "out")
+    assert spec.spec.fidelity["architecture"].level == "documented"
+    assert "net.py" in spec.spec.fidelity["architecture"].evidence
+    assert [c.expect for c in spec.spec.claims if c.kind == "parameters"] == ["reproduced"]

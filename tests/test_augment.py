@@ -235,7 +235,7 @@ def test_nonzero_fill_appears_in_the_corners(kind, interpolation):
     torch.testing.assert_close(out[:, 0, 14, 14], torch.full((4,), 0.2))
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "bilinear with fill 0: torchvision's transforms blend with the sampled mask, img * mask + (1 - mask) * fill, "
     "which for fill 0 still scales the half-pixel ring at the image edge by mask < 1; the harness returns the "
     "zero-padded sample unscaled. Measured, rotation U(-15, 15): 3e-5 of MNIST test-digit pixels off by more than "
@@ -340,7 +340,7 @@ def test_augmenter_random_rotation_is_counter_clockwise_like_torchvision(tv, deg
     assert torch.equal(out, ref)
 
 
-@pytest.mark.xfail(strict=True, reason=(
+@pytest.mark.xfail(strict=True, raises=AssertionError, reason=(
     "torchvision's RandomRotation/RandomAffine hand a tensor the fill as a list ([0.0]), and its bilinear tensor "
     "path then multiplies by the sampled mask; the harness skips the mask when fill is 0. Measured with torchvision "
     "0.28.0, 20 degrees on uniform noise: 6.6% of pixels differ, up to 62/255; the harness times the mask equals "

@@ -71,7 +71,7 @@ def cmd_run(args) -> int:
         print(f"{safe(loaded.id)}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training"
               f"{f', {cached} seeds from cache' if cached else ''}")
         for r in results:
-            mismatch = "" if r.verdict == r.expected else f"   <- spec expects {r.expected}"
+            mismatch = "" if r.verdict in (r.expected, "not judged") else f"   <- spec expects {r.expected}"
             bad += bool(mismatch) and r.expected != "unverifiable"
             claimed = safe(r.claimed if len(r.claimed) <= 24 else r.claimed[:21] + "...")  # spec text: escaped
             print(f"  {r.claim_id:32} claimed {claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")

@@ -431,3 +431,35 @@ def test_model_code_given_with_code_option(tmp_path):
     assert spec.spec.fidelity["architecture"].level == "documented"
     assert "net.py" in spec.spec.fidelity["architecture"].evidence
     assert [c.expect for c in spec.spec.claims if c.kind == "parameters"] == ["reproduced"]
+
+
+SETTINGS_README = """\
+# Runs
+
+Every run: Starting training for 4 epochs (Max LR: 0.08, Momentum: 0.95, WD: 1e-04, PCT Start: 0.3)
+
+## The runs (2 Experiments)
+
+| # | Parameters | Max LR | WD | Augmentation | Best Test Acc |
+|---|---|---|---|---|---|
+| 1 | 5,210 | 0.02 | 0 | None | 97.10% |
+| 2 | 5,210 | 0.08 | 1e-04 | Mixed | 98.35% |
+"""
+
+
+def test_recipe_settings_and_table_columns(tmp_path):
+    path = tmp_path / "settings.md"
+    path.write_text(SETTINGS_README)
+    d = write(path, "s", tmp_path / "out").draft
+    specs, errors = load_all(tmp_path / "out")
+    assert errors == []
+    one, two = sorted(specs, key=lambda s: s.name)
+    assert [one.name, two.name] == ["experiment1", "experiment2"]
+    assert one.spec.recipe.scheduler.type == "OneCycleLR" and one.spec.recipe.scheduler.max_lr == 0.02
+    assert one.spec.recipe.scheduler.pct_start == 0.3 and one.spec.recipe.optimizer.momentum == 0.95
+    assert one.spec.recipe.optimizer.weight_decay == 0 and one.spec.recipe.augmentation == []
+    assert one.spec.fidelity["recipe.scheduler"].level == "reconstructed"  # "Max LR" implies OneCycleLR
+    assert two.spec.recipe.scheduler.max_lr == 0.08 and two.spec.recipe.optimizer.weight_decay == 1e-4
+    assert any("'Mixed' is named" in line and line.startswith("Experiment 2") for line in d.decisions)
+    # one line for the same decision about several models
+    assert sum("architecture not documented" in line for line in d.decisions) == 1

@@ -86,9 +86,9 @@ class Draft:
 
 # --------------------------------------------------------------------------- finding models
 
-def find_models(readme: Readme) -> tuple[list[Model], list[str]]:
+def find_models(readme: Readme) -> list[Model]:
+    """Models named by headings and by iteration-table rows, in README order (a key joins both)."""
     models: dict[str, Model] = {}
-    notes: list[str] = []
     for s in readme.sections[1:]:
         label = F.model_label(s.title)
         if label is None:
@@ -98,7 +98,6 @@ def find_models(readme: Readme) -> tuple[list[Model], list[str]]:
         m.word = m.word or word
         m.sections.append((s.line, s.end))
         m.first_line = min(m.first_line, s.line)
-    table_models: list[Model] = []
     for rows in F.iteration_tables(readme):
         for row in rows:
             word, key = row.label
@@ -107,8 +106,7 @@ def find_models(readme: Readme) -> tuple[list[Model], list[str]]:
                 m.word = word
             m.rows.append(row)
             m.first_line = min(m.first_line, row.line)
-            table_models.append(m)
-    return sorted(models.values(), key=lambda m: m.first_line), notes
+    return sorted(models.values(), key=lambda m: m.first_line)
 
 
 def model_of(models: list[Model], line: int) -> Model | None:
@@ -124,7 +122,7 @@ def model_of(models: list[Model], line: int) -> Model | None:
 
 def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -> Draft:
     decisions: list[str] = []
-    models, _ = find_models(readme)
+    models = find_models(readme)
     if not models:
         models = [Model("final", "", 1, [(1, len(readme.lines))])]
         decisions.append("no iteration or model headings or tables were found: the whole README is one model")
@@ -179,7 +177,11 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
             decisions.append(f"{owner.label}: a second training log at line {curve.line} was not used")
     all_lines = range(1, len(readme.lines) + 1)
     row_owner = {row.line: m for m in models for row in m.rows}
-    for fact in recipe.statements(readme, all_lines):
+    for m in models:
+        for row in m.rows:
+            cells = readme.tables and next((r for r, n in zip(row.table.rows, row.table.row_lines) if n == row.line), [])
+            m.recipe_facts.extend(recipe.table_settings(cells, row.table.header, row.line))
+    for fact in recipe.statements(readme, all_lines) + recipe.settings(readme, all_lines):
         owner = model_of(models, fact.line) or row_owner.get(fact.line)
         (owner.recipe_facts if owner else glob_facts).append(fact)
     models = _merge_final(models, decisions)
@@ -197,7 +199,26 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
             decisions.append(f"{m.label}: line {said[0]} changes layers (dropout or BatchNorm) that the draft "
                              "inherits unchanged: edit its architecture")
     specs, constraint = _assemble(readme, models, glob, glob_facts, shared_layers, decisions)
-    return Draft(readme, models, specs, constraint, decisions)
+    return Draft(readme, models, specs, constraint, compact(decisions))
+
+
+def compact(decisions: list[str]) -> list[str]:
+    """One line for the same decision about several models: "Experiment 6, Experiment 7: ..."."""
+    grouped: dict[str, list[str]] = {}
+    order = []
+    for line in decisions:
+        m = re.match(r"^((?:Iteration|Model|Experiment|Step|Version|Run|Trial|Stage|Phase|Code|Network|Net|Attempt|"
+                     r"Session|Notebook|Exp|the final model)[^:]{0,20}): (.*?)(?: \(([^()]*)\))?$", line)
+        if m is None:
+            order.append(line)
+            continue
+        rest = m.group(2)
+        label = f"{m.group(1)} ({m.group(3)})" if m.group(3) else m.group(1)
+        if rest not in grouped:
+            order.append(rest)
+            grouped[rest] = []
+        grouped[rest].append(label)
+    return [f"{', '.join(grouped[x])}: {x}" if x in grouped else x for x in order]
 
 
 def _diagrams(readme: Readme, models: list[Model], glob: list, decisions: list[str]) -> Model | None:
@@ -318,7 +339,6 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
     arch_source = (reference.label if reference is not shared else f"the shared {reference.layers_evidence}") \
         if reference else None
     target_model = next((m for m in reversed(models) if m.figures or m.curve), models[-1])
-    written = 0
     for m in models:
         if m.layers:
             layers = fill_dropout(m.layers, dropout_p or 0.1)
@@ -332,7 +352,7 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
         own_recipe, own_fid = _recipe(readme, glob_facts + m.recipe_facts, m, parent["recipe"], decisions, m.label)
         if own_recipe["loss"]["type"] == "nll" and _last_kind(layers) != "log_softmax":
             layers = [*layers, "log_softmax"]
-        claims, count_fid, notes = claims_for(readme, m, layers, own_recipe["epochs"], shared_params,
+        claims, count_fid = claims_for(readme, m, layers, own_recipe["epochs"], shared_params,
                                               targets if m is target_model else [],
                                               bounds if m is target_model else [], arch_fid, arch_source, decisions)
         if not claims:
@@ -350,11 +370,10 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
         spec["claims"] = claims
         fid_diff = {k: v for k, v in full["fidelity"].items() if parent["fidelity"].get(k) != v}
         spec["fidelity"] = fid_diff or {"architecture": full["fidelity"]["architecture"]}
-        if notes:
-            spec["notes"] = " ".join(notes)
+        spec["notes"] = ("Drafted by `python -m harness new`: every claim figure is the README's (see `where`); "
+                         "fidelity labels marked unknown are assumptions for a person to confirm.")
         specs[m.name] = spec
         parent_name, parent = m.name, full
-        written += 1
     return specs, constraint_text(readme, glob)
 
 
@@ -439,6 +458,26 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
                 value[arg] = guess
                 fid[f"recipe.{key}.{arg}"] = {"level": "unknown", "assumption": f"{arg}={guess}"}
                 decisions.append(f"{who}: {value['type']} named without {arg}; assumed {arg}={guess}")
+    for name, fact in own.items():  # single arguments: "Momentum: 0.98", a "Max LR" column
+        parts = name.split(".")
+        if len(parts) != 3 or parts[1] not in ("optimizer", "scheduler"):
+            continue
+        key, arg = parts[1], parts[2]
+        if key == "scheduler" and not isinstance(out["scheduler"], dict):
+            out["scheduler"] = {"type": "OneCycleLR"}
+            fid["recipe.scheduler"] = {"level": "reconstructed", "assumption": "OneCycleLR",
+                                       "why": f"a {arg} is stated ({readme.where(fact.line)}), an argument of OneCycleLR"}
+        if out[key].get(arg) != fact.value or f"recipe.{key}" not in fid:
+            out[key] = {**out[key], arg: fact.value}
+            fid[name] = {"level": "documented", "evidence": f"{fact.how}, {readme.where(fact.line)}"}
+    for marker, level in (("recipe.augmentation.none", "documented"), ("recipe.augmentation.named", "unknown")):
+        fact = own.get(marker)
+        if fact is not None and level == "documented":
+            out["augmentation"] = []
+            fid["recipe.augmentation"] = {"level": level, "evidence": f"'None' in the table, {readme.where(fact.line)}"}
+        elif fact is not None and f"recipe.augmentation.{fact.value}" not in fid:
+            fid["recipe.augmentation"] = {"level": "unknown", "assumption": f"{out['augmentation'] or 'none'}"}
+            decisions.append(f"{who}: augmentation {fact.value!r} is named, not described: write its operations")
     for op in ("center_crop_resize", "random_rotation"):
         fact = own.get(f"recipe.augmentation.{op}")
         if fact is not None:

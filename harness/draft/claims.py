@@ -77,8 +77,7 @@ def constraint_text(readme: Readme, glob: list[F.Figure]) -> str:
 
 def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list, targets: list, bounds: list,
                arch_fid: dict | None, arch_source: str | None, decisions: list[str]):
-    """(claims, architecture fidelity when the layers are inherited, notes) of one model."""
-    notes: list[str] = []
+    """(claims, architecture fidelity when the layers are inherited) of one model."""
     figs = list(m.figures)
     curve_claims = _curve(readme, m, figs)
     claims: list[dict] = []
@@ -114,7 +113,8 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
             claim["expect"] = "unverifiable"
             claim["note"] = (f"the draft has no layer list for {m.label} (its placeholder has "
                              f"{computed:,} parameters): write its architecture, then expect reproduced")
-            decisions.append(f"{m.label}: architecture not documented; write layers giving {group[0].text} parameters")
+            decisions.append(f"{m.label}: architecture not documented; write layers giving its stated count "
+                             f"({group[0].text})")
         claims.append(claim)
     if count_fid is None and arch_fid is None:
         source = f"the layers of {arch_source}" if arch_source else "a placeholder (flatten, linear 10)"
@@ -138,7 +138,7 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
                  "band": t.args["band"], "where": _where(readme, [t]) + " (the README's target)", "expect": "reproduced"}
         if claim["id"] not in {c.get("id") for c in claims} and t.args.get("epochs", 0) <= epochs:
             claims.append(claim)
-    return claims, count_fid, notes
+    return claims, count_fid
 
 
 def _shared_figures(readme: Readme, value: float) -> list[F.Figure]:

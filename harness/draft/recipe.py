@@ -97,6 +97,64 @@ def statements(readme: Readme, lines) -> list[Fact]:
     return facts
 
 
+# --------------------------------------------------------------------------- settings: "Max LR: 0.05, WD: 5e-05"
+
+# a setting's name -> the recipe argument it gives
+SETTINGS = {
+    "max lr": "recipe.scheduler.max_lr", "max_lr": "recipe.scheduler.max_lr",
+    "pct start": "recipe.scheduler.pct_start", "pct_start": "recipe.scheduler.pct_start",
+    "final div": "recipe.scheduler.final_div_factor", "final_div_factor": "recipe.scheduler.final_div_factor",
+    "div factor": "recipe.scheduler.div_factor", "div_factor": "recipe.scheduler.div_factor",
+    "momentum": "recipe.optimizer.momentum",
+    "wd": "recipe.optimizer.weight_decay", "weight decay": "recipe.optimizer.weight_decay",
+    "weight_decay": "recipe.optimizer.weight_decay",
+    "lr": "recipe.optimizer.lr", "learning rate": "recipe.optimizer.lr",
+    "batch size": "recipe.batch_size", "batch_size": "recipe.batch_size", "epochs": "recipe.epochs",
+}
+_SETTING = re.compile(r"(?<![\w-])(" + "|".join(sorted(map(re.escape, SETTINGS), key=len, reverse=True)) +
+                      r")\s*[:=]\s*(" + _NUM + r")(?!\s*(?:->|→|%|\d))", re.I)
+
+
+def setting_value(field: str, text: str):
+    value = float(text)
+    if field in ("recipe.batch_size", "recipe.epochs"):
+        return int(value) if value.is_integer() and value > 0 else None
+    return value
+
+
+def settings(readme: Readme, lines) -> list[Fact]:
+    """`Name: value` settings in text and logs ("Max LR: 0.05, Momentum: 0.98, WD: 5e-05"), where no optimizer or
+    scheduler class is named on the line (those lines are read by `statements`)."""
+    facts = []
+    for n in lines:
+        raw = readme.line(n)
+        if raw.lstrip().startswith(("#", "|")) or re.search(r"\b(SGD|Adam\w*|RMSprop|\w+LR)\b\s*\(|loss\s*=", raw, re.I) \
+                or (n in readme.in_code and re.search(r"^\s*\w+\s*=|\bdef\b|\bclass\b", raw)):
+            continue
+        for m in _SETTING.finditer(plain(raw)):
+            field = SETTINGS[m.group(1).lower()]
+            value = setting_value(field, m.group(2))
+            if value is not None:
+                facts.append(Fact(field, value, n, "statement"))
+    return facts
+
+
+def table_settings(row: list[str], header: list[str], line: int) -> list[Fact]:
+    """Recipe columns of an iteration table (Max LR, WD, Momentum, Batch size, Epochs, Augmentation: None)."""
+    facts = []
+    for name, cell in zip(header, row):
+        key = name.strip().lower()
+        if key in SETTINGS and re.fullmatch(r"\s*" + _NUM + r"\s*", cell):
+            value = setting_value(SETTINGS[key], cell)
+            if value is not None:
+                facts.append(Fact(SETTINGS[key], value, line, "table"))
+        elif key.startswith("augment") and cell.strip().lower() in ("none", "no", "-"):
+            facts.append(Fact("recipe.augmentation.none", True, line, "table"))
+        elif key.startswith("augment") and cell.strip():
+            facts.append(Fact("recipe.augmentation.named", cell.strip(), line, "table"))
+    return facts
+
+
 # --------------------------------------------------------------------------- code
 
 def from_code(code: str, first_line: int) -> list[Fact]:

@@ -168,7 +168,7 @@ def broken_folder(tmp_path) -> Path:
     """sub20k's files plus three broken copies of iteration7: a misspelt key, a wrong type, an impossible shape."""
     folder = tmp_path / "sub20k"
     folder.mkdir()
-    for name in ("_source", "_base", "iteration7"):
+    for name in ("_source", "_base", "iteration5", "iteration6", "iteration7"):  # 7 compares with 6, 6 with 5
         (folder / f"{name}.yaml").write_text((SPECS / "sub20k" / f"{name}.yaml").read_text())
     text = (folder / "iteration7.yaml").read_text()
     edits = {
@@ -185,7 +185,7 @@ def broken_folder(tmp_path) -> Path:
 def test_check_fails_on_broken_specs_naming_file_and_field(broken_folder, capsys):
     assert main(["check", str(broken_folder)]) == 1
     err = capsys.readouterr().err
-    assert "1 of 4 specs valid" in err
+    assert "3 of 6 specs valid" in err
     assert re.search(r"typo\.yaml:\d+: architecture\.layers\[7\]\.conv\.ot: unknown key 'ot' \(did you mean 'out'\?\)",
                      err), err
     assert re.search(r"wrongtype\.yaml:\d+: claims\[0\]\S*: .*valid integer", err), err

@@ -27,8 +27,10 @@ from harness.specs import load_spec
 
 SPECS = Path(__file__).resolve().parent.parent / "specs"
 
-# recipe -> variant -> {"per_seed", "peak_host_mib", "peak_gpu_mib"}; printed by conftest.py at the end
+# recipe -> variant -> {"per_seed", "peak_host_mib", "peak_gpu_mib", "gflops", ...}; printed by conftest.py at the end
 RESULTS: dict[str, dict[str, dict]] = {}
+# recipe -> candidate -> {"per_seed", "gflops", "one_off_s", "note"} (test_candidates.py, --bench-candidates)
+CANDIDATES: dict[str, dict[str, dict]] = {}
 
 
 def mnist() -> MNIST:
@@ -197,6 +199,71 @@ def engine_loop(s, data: MNIST, steps: int, device: torch.device, seeds: int):
         return steps * s.recipe.batch_size
 
     return run
+
+
+# --------------------------------------------------------------------------- the distance to the limit
+
+_flops: dict[str, float] = {}
+
+
+def train_flops_per_sample(s) -> float:
+    """FLOPs of one training sample (forward + loss + backward) of the built model, as
+    torch.utils.flop_counter.FlopCounterMode counts them (matmuls and convolutions); once per recipe."""
+    from harness.plan import flops_per_sample
+
+    key = s.model_dump_json(include={"architecture"})
+    if key not in _flops:
+        _flops[key] = flops_per_sample(s.architecture)[0]
+    return _flops[key]
+
+
+MATMUL_SIZE = 2048
+
+
+def matmul_gflops(threads: int, seconds: float = 1.0) -> float:
+    """fp32 GFLOP/s of a large matmul at `threads` threads: the arithmetic peak a training step can approach
+    (best of three runs of about `seconds`/3 each)."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+        out = torch.empty(MATMUL_SIZE, MATMUL_SIZE)
+        for _ in range(2):
+            torch.mm(a, b, out=out)  # warm-up
+        best = 0.0
+        for _ in range(3):
+            n, started = 0, time.perf_counter()
+            while n < 2 or time.perf_counter() - started < seconds / 3:
+                torch.mm(a, b, out=out)
+                n += 1
+            best = max(best, 2 * MATMUL_SIZE ** 3 * n / (time.perf_counter() - started) / 1e9)
+        return best
+    finally:
+        torch.set_num_threads(saved)
+
+
+def matmul_worker(ready, out) -> None:
+    """One single-threaded process of the two-worker peak: both multiply at once, as two xdist workers train."""
+    torch.set_num_threads(1)
+    a, b = torch.randn(MATMUL_SIZE, MATMUL_SIZE), torch.randn(MATMUL_SIZE, MATMUL_SIZE)
+    torch.mm(a, b)
+    ready.wait()
+    out.put(matmul_gflops(1, seconds=1.5))
+
+
+def two_worker_peak() -> float:
+    """Summed fp32 matmul GFLOP/s of two single-threaded processes running at the same time."""
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")
+    ready, out = ctx.Barrier(2), ctx.Queue()
+    procs = [ctx.Process(target=matmul_worker, args=(ready, out)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    results = [out.get(timeout=300) for _ in procs]
+    for p in procs:
+        p.join()
+    return sum(results)
 
 
 def worker(spec_id: str, steps: int, seeds: int, ready, out) -> None:  # seeds: this worker's share

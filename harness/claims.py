@@ -110,7 +110,9 @@ def band_text(band) -> str:
     lo, hi = band
     if max(abs(lo), abs(hi)) >= 1000:
         return f"{lo:,.0f}" if lo == hi else f"{lo:,.0f}-{hi:,.0f}"
-    return f"{lo:g}" if lo == hi else f"{lo:.2f}-{hi:.2f}"
+    if lo == hi:
+        return f"{lo:g}"
+    return f"{lo:.2f} to {hi:.2f}" if lo < 0 else f"{lo:.2f}-{hi:.2f}"
 
 
 def usable(curves: list[SeedCurve], epochs: int) -> list[SeedCurve]:

@@ -249,7 +249,8 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
         axes[-1, 0].set_xlabel("epoch")
         axes[0, 0].set_title(plain(f"{record['spec']} ({record.get('device_kind', '?')}, {len(curves)} seeds)"),
                              fontsize=9)
-        fig.subplots_adjust(left=0.08, right=0.6, top=0.92, bottom=0.12 if len(panels) == 1 else 0.07, hspace=0.3)
+        height = 3.3 * len(panels)  # inches: margins fixed in inches keep the axis labels inside the image
+        fig.subplots_adjust(left=0.08, right=0.6, top=1 - 0.3 / height, bottom=0.55 / height, hspace=0.3)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out)
         plt.close(fig)
@@ -333,7 +334,8 @@ def plot_forest(slug: str, stories: list[tuple[SpecReport, dict]], out: Path) ->
         ax.set_xlabel("difference in the claimed direction (o measured, 95% CI; x README)")
         ax.set_title(plain(f"{slug}: comparisons"), fontsize=9)
         ax.grid(axis="x", alpha=0.3)
-        fig.subplots_adjust(left=0.42, right=0.97, bottom=0.5 / (0.45 * len(rows) + 1.2) + 0.1, top=0.88)
+        height = 0.45 * len(rows) + 1.2
+        fig.subplots_adjust(left=0.42, right=0.97, bottom=0.65 / height, top=1 - 0.35 / height)
         out.parent.mkdir(parents=True, exist_ok=True)
         fig.savefig(out)
         plt.close(fig)

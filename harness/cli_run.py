@@ -90,10 +90,11 @@ def cmd_report(args) -> int:
 
 def cmd_expect(args) -> int:
     from harness.expectations import changes, write
+    from harness.terminal import safe
 
     found = changes(args.results, device_kind=args.device_kind)
     for c in found:
-        print(f"{c.spec.id}:{c.claim_id}: spec expects {c.recorded}, measured {c.measured} ({c.evidence})")
+        print(safe(f"{c.spec.id}:{c.claim_id}: spec expects {c.recorded}, measured {c.measured} ({c.evidence})"))
     if args.write and found:
         for path in write(found):
             print(f"updated {path}", file=sys.stderr)

@@ -441,7 +441,7 @@ def load_spec(path: Path | str) -> LoadedSpec:
 def discover(root: Path | str | None = None) -> list[Path]:
     """Every spec file under `root` (files starting with `_` are shared bases, not iterations)."""
     root = Path(root) if root is not None else default_specs_dir()
-    if root.is_file():
+    if not root.is_dir():  # a file, or something that is not one (missing, a FIFO, a symlink loop): load_spec says which
         return [root]
     return sorted((p for p in root.rglob("*.yaml") if not p.name.startswith("_")), key=_natural_key)
 

@@ -206,6 +206,18 @@ def test_unreadable_spec_files_fail_alone_with_one_message_each(tmp_path):
     assert "1 of 7 specs valid" in result.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symlinks (POSIX)")
+def test_a_spec_path_that_is_no_file_is_named_not_skipped(tmp_path):
+    (tmp_path / "loop.yaml").symlink_to("loop.yaml")
+    os.mkfifo(tmp_path / "fifo.yaml")
+    result = subprocess.run([sys.executable, "-m", "harness", "check", str(tmp_path / "loop.yaml"),
+                             str(tmp_path / "fifo.yaml"), str(tmp_path / "missing.yaml")], cwd=ROOT,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 1 and "0 of 3 specs valid" in result.stderr
+    for name, says in (("loop", "cannot open"), ("fifo", "not a regular file (a FIFO)"), ("missing", "file not found")):
+        assert f"{name}.yaml: (top level): {says}" in result.stderr, result.stderr
+
+
 def test_an_integer_too_large_for_a_float_is_refused_by_check_not_by_the_shards(tmp_path):
     folder = _spec_folder(tmp_path)
     _variant(folder, "huge-epochs", "epochs: 2", "epochs: 1" + "0" * 400)

@@ -137,6 +137,8 @@ def test_draft_of_a_small_readme(tiny, tmp_path):
     assert _claims(one, "test_accuracy_peak")[0]["value"] == 97.61
     assert _claims(one, "test_accuracy_final")[0]["value"] == 97.44
     assert _claims(one, "train_accuracy_final")[0]["value"] == 95.02
+    for peak in _claims(one, "train_accuracy_peak"):  # where the schema has it
+        assert peak["value"] == 95.02
     curve = _claims(one, "test_accuracy_curve")
     if curve:  # the schema has the curve claim
         assert curve[0]["values"] == [95.12, 97.61, 97.44]

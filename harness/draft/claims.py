@@ -174,6 +174,9 @@ def _curve(readme: Readme, m, figs: list[F.Figure]) -> list[dict]:
     if train and m.curve.train[-1] is not None:
         f = m.curve.train[-1]
         figs.append(F.Figure("train_accuracy_final", f.value, f.text, f.line, m.curve.source))
+    if train and accepted({"kind": "train_accuracy_peak", "value": 50.0, "where": "x", "expect": "reproduced"}):
+        best = max(train, key=lambda f: f.value)
+        figs.append(F.Figure("train_accuracy_peak", best.value, best.text, best.line, m.curve.source))
     return out
 
 

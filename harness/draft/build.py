@@ -121,69 +121,17 @@ def model_of(models: list[Model], line: int) -> Model | None:
 # --------------------------------------------------------------------------- collecting
 
 def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -> Draft:
+    """Every model's figures, layers, curve and recipe statements, then the specs."""
     decisions: list[str] = []
     models = find_models(readme)
     if not models:
         models = [Model("final", "", 1, [(1, len(readme.lines))])]
         decisions.append("no iteration or model headings or tables were found: the whole README is one model")
-    glob: list = []          # figures outside every model's section
-    glob_facts: list = []
-    for m in models:
-        for row in m.rows:
-            m.figures.extend(row.figures)
-            epochs = F.epochs_in_header(row.table)
-            if epochs:
-                m.epochs_from_header = (epochs, row.table.line)
-    by_key = {m.key: m for m in models}
-    for key, fig in F.metric_tables(readme):
-        if key in by_key:
-            by_key[key].figures.append(fig)
-    for fig in F.parameter_statements(readme) + F.accuracy_statements(readme):
-        owner = model_of(models, fig.line)
-        (owner.figures if owner else glob).append(fig)
-    for table in summary_tables(readme):
-        owner = model_of(models, table.line) or _final(models)
-        if table.total is not None:
-            owner.figures.append(F.Figure("parameters", float(table.total), table.total_text, table.total_line,
-                                          "torchsummary"))
-        if table.problems:
-            decisions.extend(f"{owner.label}: torchsummary table: {p}" for p in table.problems)
-            continue
-        if owner.layers is None or owner.layers_evidence.startswith("model code"):
-            owner.layers = table.layers
-            owner.layers_evidence = (f"torchsummary table, {readme.where(table.line)}"
-                                     + (f"; assumed: {'; '.join(table.assumptions)}" if table.assumptions else ""))
-            owner.layers_count_text = table.total_text
-    for block in readme.code_blocks:
-        owner = model_of(models, block.start)
-        facts = recipe.from_code(block.text, block.start) if block.language in ("python", "py", "") else []
-        (owner.recipe_facts if owner else glob_facts).extend(facts)
-        for code in modelcode.models_in(block.text):
-            _take_code(owner or _final(models), code, f"model code (class {code.name}), "
-                       f"{readme.where(block.start + code.line - 1)}", decisions)
-    for name, text in code_sources or []:
-        found = modelcode.models_in(text)
-        for code in found:
-            target = _match_class(models, code.name, len(found))
-            if target is not None:
-                _take_code(target, code, f"model code (class {code.name} in {name})", decisions)
+    glob = _figures(readme, models)              # figures outside every model's section
+    _layers(readme, models, code_sources or [], decisions)
     shared_layers = _diagrams(readme, models, glob, decisions)
-    curves = F.training_logs(readme) + F.epoch_tables(readme)
-    for curve in sorted(curves, key=lambda c: c.source != "log"):
-        owner = model_of(models, curve.line) or _final(models)
-        if owner.curve is None:
-            owner.curve = curve
-        elif owner.curve.source == curve.source:
-            decisions.append(f"{owner.label}: a second training log at line {curve.line} was not used")
-    all_lines = range(1, len(readme.lines) + 1)
-    row_owner = {row.line: m for m in models for row in m.rows}
-    for m in models:
-        for row in m.rows:
-            cells = readme.tables and next((r for r, n in zip(row.table.rows, row.table.row_lines) if n == row.line), [])
-            m.recipe_facts.extend(recipe.table_settings(cells, row.table.header, row.line))
-    for fact in recipe.statements(readme, all_lines) + recipe.settings(readme, all_lines):
-        owner = model_of(models, fact.line) or row_owner.get(fact.line)
-        (owner.recipe_facts if owner else glob_facts).append(fact)
+    _curves(readme, models, decisions)
+    glob_facts = _recipe_facts(readme, models)   # recipe statements outside every model's section
     models = _merge_final(models, decisions)
     for m in models:
         if not (m.figures or m.curve or m.layers):  # e.g. "Hyperparameters (Final Model)": settings for all
@@ -200,6 +148,82 @@ def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -
                              "inherits unchanged: edit its architecture")
     specs, constraint = _assemble(readme, models, glob, glob_facts, shared_layers, decisions)
     return Draft(readme, models, specs, constraint, compact(decisions))
+
+
+def _figures(readme: Readme, models: list[Model]) -> list[F.Figure]:
+    """Table rows, metric tables and statements to their models; returns the figures no model owns."""
+    glob: list[F.Figure] = []
+    for m in models:
+        for row in m.rows:
+            m.figures.extend(row.figures)
+            epochs = F.epochs_in_header(row.table)
+            if epochs:
+                m.epochs_from_header = (epochs, row.table.line)
+    by_key = {m.key: m for m in models}
+    for key, fig in F.metric_tables(readme):
+        if key in by_key:
+            by_key[key].figures.append(fig)
+    for fig in F.parameter_statements(readme) + F.accuracy_statements(readme):
+        owner = model_of(models, fig.line)
+        (owner.figures if owner else glob).append(fig)
+    return glob
+
+
+def _layers(readme: Readme, models: list[Model], code_sources: list[tuple[str, str]], decisions: list[str]) -> None:
+    """Layer lists from torchsummary tables (preferred) and model code, in README code blocks or --code files."""
+    for table in summary_tables(readme):
+        owner = model_of(models, table.line) or _final(models)
+        if table.total is not None:
+            owner.figures.append(F.Figure("parameters", float(table.total), table.total_text, table.total_line,
+                                          "torchsummary"))
+        if table.problems:
+            decisions.extend(f"{owner.label}: torchsummary table: {p}" for p in table.problems)
+            continue
+        if owner.layers is None:
+            owner.layers = table.layers
+            owner.layers_evidence = (f"torchsummary table, {readme.where(table.line)}"
+                                     + (f"; assumed: {'; '.join(table.assumptions)}" if table.assumptions else ""))
+            owner.layers_count_text = table.total_text
+    for block in readme.code_blocks:
+        owner = model_of(models, block.start)
+        for code in modelcode.models_in(block.text):
+            _take_code(owner or _final(models), code, f"model code (class {code.name}), "
+                       f"{readme.where(block.start + code.line - 1)}", decisions)
+    for name, text in code_sources:
+        found = modelcode.models_in(text)
+        for code in found:
+            target = _match_class(models, code.name, len(found))
+            if target is not None:
+                _take_code(target, code, f"model code (class {code.name} in {name})", decisions)
+
+
+def _curves(readme: Readme, models: list[Model], decisions: list[str]) -> None:
+    """Training logs (preferred) and per-epoch tables to the model whose section holds them."""
+    curves = F.training_logs(readme) + F.epoch_tables(readme)
+    for curve in sorted(curves, key=lambda c: c.source != "log"):
+        owner = model_of(models, curve.line) or _final(models)
+        if owner.curve is None:
+            owner.curve = curve
+        elif owner.curve.source == curve.source:
+            decisions.append(f"{owner.label}: a second training log at line {curve.line} was not used")
+
+
+def _recipe_facts(readme: Readme, models: list[Model]) -> list:
+    """Recipe statements, settings, code and table columns to their models; returns the shared ones."""
+    shared: list = []
+    for block in readme.code_blocks:
+        if block.language in ("python", "py", ""):
+            owner = model_of(models, block.start)
+            (owner.recipe_facts if owner else shared).extend(recipe.from_code(block.text, block.start))
+    row_owner = {row.line: m for m in models for row in m.rows}
+    for m in models:
+        for row in m.rows:
+            m.recipe_facts.extend(recipe.table_settings(row.cells, row.table.header, row.line))
+    lines = range(1, len(readme.lines) + 1)
+    for fact in recipe.statements(readme, lines) + recipe.settings(readme, lines):
+        owner = model_of(models, fact.line) or row_owner.get(fact.line)
+        (owner.recipe_facts if owner else shared).append(fact)
+    return shared
 
 
 def compact(decisions: list[str]) -> list[str]:

@@ -262,6 +262,7 @@ class Row:
     line: int
     figures: list[Figure]
     table: Table
+    cells: list[str]
 
 
 def iteration_tables(readme: Readme) -> list[list[Row]]:
@@ -295,7 +296,7 @@ def iteration_tables(readme: Readme) -> list[list[Row]]:
                 fig = _accuracy_cell(row, i, header, n)
                 if fig:
                     figures.append(fig)
-            rows.append(Row((word, m.group(1).lower()), n, figures, table))
+            rows.append(Row((word, m.group(1).lower()), n, figures, table, row))
         if rows:
             out.append(rows)
     return out

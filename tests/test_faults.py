@@ -218,6 +218,15 @@ def test_a_spec_path_that_is_no_file_is_named_not_skipped(tmp_path):
         assert f"{name}.yaml: (top level): {says}" in result.stderr, result.stderr
 
 
+def test_a_very_long_extends_chain_is_one_message(tmp_path):
+    folder = _spec_folder(tmp_path)
+    for i in range(40):  # deep enough to exhaust the stack if each link recursed without a bound
+        _variant(folder, f"link{i}", "title: tiny good", f"title: link {i}\nextends: {'good' if i == 0 else f'link{i - 1}'}")
+    with pytest.raises(SpecError, match="more than 16 files in one `extends` chain"):
+        load_spec(folder / "link39.yaml")
+    assert load_spec(folder / "link10.yaml").spec.title == "link 10"
+
+
 def test_an_integer_too_large_for_a_float_is_refused_by_check_not_by_the_shards(tmp_path):
     folder = _spec_folder(tmp_path)
     _variant(folder, "huge-epochs", "epochs: 2", "epochs: 1" + "0" * 400)

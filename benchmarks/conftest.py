@@ -43,7 +43,8 @@ def pytest_terminal_summary(terminalreporter):
         for recipe, variants in CANDIDATES.items():
             base = (variants.get("audit plan") or variants.get("eval: as is") or {}).get("per_seed")
             for name, r in variants.items():
-                ratio = f"{r['per_seed'] / base:.2f}x" if base else "-"
+                ratio = r.get("ratio") or (r["per_seed"] / base if base else None)
+                ratio = f"{ratio:.2f}x" if ratio else "-"
                 once = f"{r['one_off_s']:.1f}" if r.get("one_off_s") is not None else "-"
                 gflops = f"{r['gflops']:.1f}" if r["gflops"] == r["gflops"] else "-"  # NaN for evaluation rows
                 tr.write_line(f"{recipe:37} {name:24} {r['per_seed']:>15,.0f} {ratio:>14} {gflops:>8} "

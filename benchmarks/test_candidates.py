@@ -6,7 +6,9 @@ Each candidate trains the engine's own step (harness.engine.TrainStep on a
 model from harness.model.build_stacked) with one change, at one thread (what
 each `pytest -n 2` worker gets on 2 cores), for `--bench-samples`/4 samples per
 seed and round, against the audit's plan for 3 seeds (runner.plan_for: stack
-and memory format). The engine is untouched: a candidate that wins is for the
+and memory format), the two alternating round by round so that the load of a
+shared machine hits both; `vs audit plan` is the median of the paired rounds'
+ratios of seed-samples/s. The engine is untouched: a candidate that wins is for the
 lead to adopt, knowing which ones change results bitwise:
 
 * `stack N`                 seeds per stacked model (bitwise: changes the grouping, see README Determinism)
@@ -40,6 +42,7 @@ RECIPES = {
 }
 SAMPLE_SHARE = {"sub20k/iteration1": 20}  # of --bench-samples, per seed and round (others: a quarter)
 AUDIT_SEEDS = 3
+ROUNDS = 3  # paired rounds (audit plan, candidate), alternating
 CANDIDATE_NAMES = ["audit plan", "stack 1", "stack 3", "stack 6", "stack 12", "memory format flipped",
                    "torch.compile", "oneDNN off", "flush denormals", "foreach optimizer",
                    "eval: as is", "eval: conv+BN folded"]
@@ -132,7 +135,8 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
         pytest.skip("candidate speed-ups run with --bench-candidates")
     spec_id = RECIPES[recipe]
     s = spec(spec_id)
-    stack, channels_last = plan_for(torch.device("cpu"), s, AUDIT_SEEDS, None)
+    stack, plan_channels_last = plan_for(torch.device("cpu"), s, AUDIT_SEEDS, None)
+    channels_last, ratio = plan_channels_last, None
     samples = pytestconfig.getoption("bench_samples") // SAMPLE_SHARE.get(spec_id, 4)
     steps = max(2, -(-samples // s.recipe.batch_size))
     benchmark.group = f"candidates: {recipe}"
@@ -151,50 +155,77 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
     elif candidate == "foreach optimizer":
         kwargs["foreach"] = True
     elif candidate == "oneDNN off":
-        settings = lambda: torch.backends.mkldnn.flags(enabled=False)
+        settings = _OneDNNOff
     elif candidate == "flush denormals":
         settings = _FlushDenormal
 
     if candidate.startswith("eval: "):
         trainer = Trainer(s, data, copies, channels_last)
         trainer.run(2)
-        model, pairs = fold_conv_bn(trainer.model) if "folded" in candidate else (trainer.model, 0)
-        device_data = trainer.data
-        evaluate(model, device_data, s.recipe.test_batch_size, trainer.fmt)  # warm-up
-        benchmark.pedantic(lambda: evaluate(model, device_data, s.recipe.test_batch_size, trainer.fmt),
-                           rounds=2, iterations=1)
-        per_seed = copies * device_data.test_x.shape[0] / benchmark.stats.stats.min
+        folded, pairs = fold_conv_bn(trainer.model)
+        models = [trainer.model, folded] if "folded" in candidate else [trainer.model]
+        test_batch, times = s.recipe.test_batch_size, [[] for _ in models]
+        for m in models:
+            evaluate(m, trainer.data, test_batch, trainer.fmt)  # warm-up
+
+        def paired_round():  # as is, then folded: alternating
+            for m, spent in zip(models, times):
+                t0 = time.perf_counter()
+                evaluate(m, trainer.data, test_batch, trainer.fmt)
+                spent.append(time.perf_counter() - t0)
+
+        benchmark.pedantic(paired_round, rounds=ROUNDS, iterations=1)
+        eval_epoch = min(times[-1])
+        per_seed = copies * trainer.data.test_x.shape[0] / eval_epoch
+        if len(models) == 2:
+            ratio = sorted(a / b for a, b in zip(*times))[len(times[0]) // 2]
         train_epoch = _timed(trainer, steps, 1) / steps * steps_per_epoch(60000, s.recipe.batch_size)
-        eval_epoch = benchmark.stats.stats.min
         note = (f"{pairs} conv+BN folded; " if "folded" in candidate else "") + \
             f"evaluation is {100 * eval_epoch / (eval_epoch + train_epoch):.1f}% of an epoch"
         gflops = None
     else:
-        context = settings() if settings else _Nothing()
-        with context:
+        context = settings or _Nothing
+        with context():
             started = time.perf_counter()
             trainer = Trainer(s, data, copies, channels_last, **kwargs)
             trainer.run(2)  # warm-up (and compilation)
             first = time.perf_counter() - started
-            reference = Trainer(s, data, copies, channels_last) if candidate == "foreach optimizer" else None
-            if reference is not None:
-                reference.run(2)
-            benchmark.pedantic(trainer.run, args=(steps,), rounds=2, iterations=1)
-        per_seed = copies * steps * s.recipe.batch_size / benchmark.stats.stats.min
+        # the audit's plan runs alternately with the candidate, so load changes on a shared machine hit both
+        base = None if candidate == "audit plan" else Trainer(s, data, stack, plan_channels_last)
+        if base is not None:
+            base.run(2)
+        times, ratios = [], []
+
+        def paired_round():
+            if base is not None:
+                t0 = time.perf_counter()
+                base.run(steps)
+                base_s = time.perf_counter() - t0
+            with context():
+                t0 = time.perf_counter()
+                trainer.run(steps)
+                times.append(time.perf_counter() - t0)
+            if base is not None:
+                ratios.append((copies / times[-1]) / (stack / base_s))
+
+        benchmark.pedantic(paired_round, rounds=ROUNDS, iterations=1)
+        per_seed = copies * steps * s.recipe.batch_size / min(times)
+        ratio = sorted(ratios)[len(ratios) // 2] if ratios else 1.0  # median of the paired rounds
         if candidate == "torch.compile":
-            one_off = max(0.0, first - 2 * benchmark.stats.stats.min / steps)
-        if reference is not None:
-            reference.run(2 * steps)
+            one_off = max(0.0, first - 2 * min(times) / steps)
+        if candidate == "foreach optimizer":  # the same steps with the plain optimizer: bitwise the same?
+            reference = Trainer(s, data, copies, channels_last)
+            reference.run(trainer.position)
             same = all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(), reference.model.parameters()))
             note = "parameters bitwise equal to the plain optimizer's" if same else "parameters DIFFER (not bitwise-neutral)"
         gflops = per_seed * train_flops_per_sample(s) / 1e9
     if candidate == "audit plan":
         note = f"stack {stack}, {'channels_last' if channels_last else 'contiguous'}"
     entry = {"per_seed": per_seed, "gflops": gflops if gflops is not None else float("nan"), "one_off_s": one_off,
-             "note": note}
+             "note": note, "ratio": ratio}
     benchmark.extra_info.update(recipe=recipe, candidate=candidate, copies=copies, channels_last=channels_last,
                                 threads=1, samples_per_second_per_seed=per_seed, gflops=gflops, one_off_s=one_off,
-                                note=note)
+                                ratio_to_audit_plan=ratio, note=note)
     # evaluation rows count evaluated samples: a table of their own, against `eval: as is`
     CANDIDATES.setdefault(f"{recipe} (eval)" if candidate.startswith("eval: ") else recipe, {})[candidate] = entry
 
@@ -205,6 +236,16 @@ class _Nothing:
 
     def __exit__(self, *exc):
         return False
+
+
+class _OneDNNOff:
+    def __enter__(self):
+        self._flags = torch.backends.mkldnn.flags(enabled=False)
+        self._flags.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        return self._flags.__exit__(*exc)
 
 
 class _FlushDenormal:

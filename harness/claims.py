@@ -677,7 +677,7 @@ class FirstEpochReaching(_Claim, FirstEpochMeasure):
         result.verdict, inner, outer = stats.epochs_verdict(claimed, finite)
         result.band = [inner.lo, inner.hi]
         result.rule = (f"seeds' range {inner.lo:g}-{inner.hi:g} (reproduced when the claim meets it), refuted "
-                       f"outside {outer.lo:g}-{outer.hi:g}; 'never' = epoch {epochs + 1}")
+                       f"outside [{outer.lo:g}, {outer.hi:g}]; 'never' = epoch {epochs + 1}")
         return result
 
     def marks(self, epochs):

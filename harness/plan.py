@@ -8,8 +8,8 @@ torch.utils.flop_counter.FlopCounterMode on one small batch of the built model,
 times samples and epochs, plus the forward pass of every epoch's evaluation),
 the seeds still to train (seeds in the results cache cost nothing), and the wall
 time estimated from a short calibration: a few real training steps (the engine's
-own TrainStep, at the stack size and memory format runner.plan_for picks) and one
-evaluation, timed on random digits of MNIST's shape (the speed does not depend
+own TrainStep, at the stack size and memory format runner.plan_for picks), timed
+on random digits of MNIST's shape (the speed does not depend
 on the pixels). Calibrations are cached in the audit cache folder per machine
 (CPU model, core count), torch version, thread count and training shape
 (architecture, batch size, augmentation, optimizer, stack size), so only the
@@ -38,6 +38,7 @@ from harness.specs import LoadedSpec
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 CALIBRATION_SECONDS = 1.0   # seconds of timed training steps per calibration
 CALIBRATION_MIN_STEPS, CALIBRATION_MAX_STEPS = 2, 50
+CALIBRATION_METHOD = 2      # bump when time_training measures differently: older calibrations are ignored
 FLOP_BATCH = 4              # samples per FLOP count (matmul and conv FLOPs are linear in the batch)
 
 
@@ -163,7 +164,7 @@ def machine_key(device: torch.device, threads: int) -> dict:
     from harness.environment import device_name
 
     return {"device": device.type, "device_name": device_name(device), "cpu_count": os.cpu_count(),
-            "torch": torch.__version__, "threads": threads}
+            "torch": torch.__version__, "threads": threads, "method": CALIBRATION_METHOD}
 
 
 def shape_key(loaded: LoadedSpec, copies: int, channels_last: bool | None) -> str:
@@ -179,7 +180,7 @@ def shape_key(loaded: LoadedSpec, copies: int, channels_last: bool | None) -> st
 
 
 class Calibrations:
-    """Measured step and evaluation times on this machine, kept in `<cache>/plan/` as JSON."""
+    """Measured training step times on this machine, kept in `<cache>/plan/` as JSON."""
 
     def __init__(self, root: Path, device: torch.device, threads: int):
         self.machine = machine_key(device, threads)
@@ -195,8 +196,11 @@ class Calibrations:
 
     def get(self, key: str) -> dict | None:
         entry = self.entries.get(key)
-        ok = isinstance(entry, dict) and all(isinstance(entry.get(k), (int, float)) for k in ("step_s", "eval_s"))
-        return entry if ok else None
+        if not (isinstance(entry, dict) and isinstance(entry.get("step_s"), (int, float))):
+            return None
+        if entry.get("busy") and not busy():
+            return None  # measured while other work shared the cores, and they are free now: measure again
+        return entry
 
     def put(self, key: str, entry: dict) -> None:
         self.entries[key] = entry
@@ -219,35 +223,54 @@ def random_digits():
     return _digits["mnist"]
 
 
+def busy() -> float | None:
+    """The 1-minute load average per core when it exceeds 1 (other work competes for the cores), else None."""
+    try:
+        per_core = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:
+        return None
+    return per_core if per_core > 1.0 else None
+
+
 def time_training(loaded: LoadedSpec, copies: int, channels_last: bool | None, device: torch.device,
                   seconds: float = CALIBRATION_SECONDS) -> dict:
-    """Seconds per training step of `copies` stacked seeds and per full evaluation, measured through
-    engine.train itself on random digits: runs of 1 and 1+n steps differ by n steps (model building,
-    warm-up and the epoch's evaluation cancel), and runs evaluating few and many test samples differ by
-    their evaluation. n is chosen so that the timed steps take about `seconds`."""
-    from harness.engine import RunOptions, train
+    """Seconds per training step of `copies` stacked seeds, measured on the engine's own step
+    (engine.TrainStep, set up as engine.train sets it up) on random digits: 2 warm-up steps, then
+    steps until `seconds` have passed (at least CALIBRATION_MIN_STEPS). The step includes the batch's
+    gather, augmentation, normalization, forward, loss, backward, optimizer and scheduler."""
+    from harness.engine import DeviceData, SchedulerBoundary, TrainStep, seed_generators
+    from harness.model import build_stacked
+    from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
 
-    digits, spec = random_digits(), loaded.spec
-    batch, small_test = spec.recipe.batch_size, spec.recipe.test_batch_size
-    eval_samples = min(TEST_SIZE, max(4 * small_test, 2000))
+    spec, recipe = loaded.spec, loaded.spec.recipe
+    norm = recipe.normalization
+    data = DeviceData(random_digits(), device, norm.mean if norm else 0.0, norm.std if norm else 1.0, test_limit=1)
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
     seeds = list(range(copies))
+    with torch.random.fork_rng(devices=[]):
+        model = build_stacked(spec.architecture, seeds).to(device=device, memory_format=fmt)
+    gens = [seed_generators(s, device) for s in seeds]
+    model.set_dropout_generators([g["dropout"] for g in gens])
+    optimizer = make_optimizer(recipe, model.parameters())
+    scheduler = make_scheduler(recipe, optimizer, recipe.epochs, steps_per_epoch(TRAIN_SIZE, recipe.batch_size))
+    step = TrainStep(spec, model, optimizer, SchedulerBoundary(recipe, scheduler), data, gens, fmt)
+    order = torch.stack([torch.randperm(data.train_size, generator=g["order"], device=device) for g in gens])
+    batch, per_epoch = recipe.batch_size, data.train_size // recipe.batch_size
+    sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *a: None)
+    model.train()
 
-    def timed(steps: int, test: int) -> float:
-        options = RunOptions(device=device, epochs=1, max_batches=steps, test_limit=test, channels_last=channels_last)
-        started = time.perf_counter()
-        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-            train(spec, digits, seeds, options)
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        return time.perf_counter() - started
+    def run(i):
+        step(order[:, (i % per_epoch) * batch:(i % per_epoch + 1) * batch])
 
-    timed(1, small_test)  # warm-up: allocator, oneDNN primitives
-    base = timed(1, small_test)
-    n = max(CALIBRATION_MIN_STEPS, min(CALIBRATION_MAX_STEPS, round(seconds / max(base, 1e-4))))
-    n = min(n, TRAIN_SIZE // batch - 1)
-    step_s = max(timed(1 + n, small_test) - base, 1e-6) / n
-    eval_s = max(timed(1, eval_samples) - base, 0.0) * TEST_SIZE / (eval_samples - small_test)
-    return {"step_s": step_s, "eval_s": eval_s, "steps_timed": n, "spec": loaded.id,
+    for i in range(2):
+        run(i)
+    sync(device)
+    n, started = 0, time.perf_counter()
+    while n < CALIBRATION_MAX_STEPS and (n < CALIBRATION_MIN_STEPS or time.perf_counter() - started < seconds):
+        run(2 + n)
+        n += 1
+    sync(device)
+    return {"step_s": (time.perf_counter() - started) / n, "steps_timed": n, "spec": loaded.id, "busy": busy(),
             "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
@@ -262,6 +285,7 @@ class SpecPlan:
     flops_per_seed: float           # training (forward+backward) and evaluation FLOPs of one seed's run
     groups: list[int] = field(default_factory=list)   # seeds per stacked model, one entry per training run
     seconds: float | None = None    # estimated wall time of what is left to train (None: not calibrated)
+    busy: float | None = None       # load per core when its calibration ran, where above 1
 
     @property
     def flops(self) -> float:
@@ -359,7 +383,12 @@ def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int
                         entry = time_training(loaded, copies, channels_last, device)
                         calibrations.put(key, entry)
                         measured.add(key)
-                    row.seconds += epochs * (steps * entry["step_s"] + entry["eval_s"] * test_size / TEST_SIZE)
+                    row.busy = max(row.busy or 0.0, entry.get("busy") or 0.0) or None
+                    # evaluation: its forward FLOPs at the training step's FLOP rate (forward-only passes
+                    # run at least as fast per FLOP, so this errs long; it is ~5% of an epoch)
+                    per_sample = entry["step_s"] / (copies * spec.recipe.batch_size)
+                    evaluation = test_size * copies * per_sample * eval_flops / max(train_flops, 1.0)
+                    row.seconds += epochs * (steps * entry["step_s"] + evaluation)
             rows.append(row)
     finally:
         torch.set_num_threads(saved_threads)
@@ -383,12 +412,18 @@ def summary_line(plan: AuditPlan) -> str:
     """'planned: N specs, X TFLOP, ~Y min on this machine' (specs still to train; cached seeds cost nothing)."""
     training = plan.training_specs
     cached = len(plan.specs) - len(training)
+    if not training:
+        return f"planned: nothing to train; {cached} spec{'' if cached == 1 else 's'} served from the results cache"
     text = f"planned: {len(training)} spec{'' if len(training) == 1 else 's'}, {plan.flops / 1e12:,.1f} TFLOP"
     if plan.seconds is not None:
         text += f", ~{_duration(plan.seconds)} on this machine"
         text += f" ({plan.workers} worker{'s' * (plan.workers > 1)} x {plan.threads} thread{'s' * (plan.threads > 1)})"
     if cached:
         text += f"; {cached} more served from the results cache"
+    load = max((s.busy or 0.0 for s in training), default=0.0)
+    if load:
+        text += (f" [calibrated while the machine was busy ({load:.1f} runnable tasks per core): pessimistic; "
+                 f"`python -m harness plan --recalibrate` on a quiet machine]")
     return text
 
 

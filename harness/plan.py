@@ -15,6 +15,10 @@ on the pixels). Calibrations are cached in the audit cache folder per machine
 (architecture, batch size, augmentation, optimizer, stack size), so only the
 first estimate on a machine pays for them.
 
+The estimate is for full training: a recipe that diverges stops early and costs less
+(the engine ends a run once every seed diverged). The table's `last run` column shows
+what the spec's committed record took, for comparison.
+
 The pytest plugin prints the same estimate when `--reproduce` starts
 ("planned: N specs, X TFLOP, ~Y min on this machine").
 """
@@ -286,6 +290,7 @@ class SpecPlan:
     groups: list[int] = field(default_factory=list)   # seeds per stacked model, one entry per training run
     seconds: float | None = None    # estimated wall time of what is left to train (None: not calibrated)
     busy: float | None = None       # load per core when its calibration ran, where above 1
+    last_run: tuple[float, int] | None = None  # (training seconds, threads) of the committed record, if any
 
     @property
     def flops(self) -> float:
@@ -320,20 +325,26 @@ class AuditPlan:
 
 
 def reused_seeds(loaded: LoadedSpec, seeds: list[int], options, cache: ResultsCache | None,
-                 results_dir: Path | None) -> set[int]:
+                 record: dict | None) -> set[int]:
     """Seeds runner.run_spec would not train: in the results cache or in the spec's committed record
     of the same computation (the runner's own keys and rules)."""
     from harness.environment import capture, environment_key
-    from harness.records import read_record, record_path
     from harness.runner import reusable_seeds
 
     env_key, shape = environment_key(capture(options.device)), options.shape_key()
     keys = {s: ResultsCache.key(loaded.training_hash, env_key, shape, s) for s in seeds}
     found = set(cache.get_many(loaded.file_id, keys)) if cache is not None else set()
-    if results_dir is not None:
-        record = read_record(record_path(results_dir, loaded, options.device.type))
+    if record is not None:
         found |= set(reusable_seeds(record, loaded, env_key, shape))
     return found & set(seeds)
+
+
+def last_run(record: dict | None) -> tuple[float, int] | None:
+    """(training seconds, torch threads) of the committed record's run: what this spec cost last time."""
+    if not record or not isinstance(record.get("train_seconds"), (int, float)):
+        return None
+    threads = ((record.get("environment") or {}).get("determinism") or {}).get("torch_threads")
+    return float(record["train_seconds"]), threads if isinstance(threads, int) else 0
 
 
 def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int = 1,
@@ -346,6 +357,7 @@ def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int
     `results_dir` cost nothing; with neither, every seed is counted."""
     from harness.engine import RunOptions
     from harness.recipe import steps_per_epoch
+    from harness.records import read_record, record_path
     from harness.runner import plan_for
 
     device = device or torch.device("cpu")
@@ -363,13 +375,14 @@ def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int
             spec = loaded.spec
             seed_list = list(range(seeds)) if seeds else spec.seed_values
             size, channels_last = plan_for(device, spec, len(seed_list), stack)
-            cached = reused_seeds(loaded, seed_list, options, cache, results_dir)
+            record = read_record(record_path(results_dir, loaded, device.type)) if results_dir is not None else None
+            cached = reused_seeds(loaded, seed_list, options, cache, record)
             missing = [s for s in seed_list if s not in cached]
             train_flops, eval_flops = flop_counts.get(spec.architecture)
             epochs = spec.recipe.epochs
             row = SpecPlan(loaded.id, len(seed_list), len(missing), epochs,
                            epochs * (train_size * train_flops + test_size * eval_flops),
-                           [len(missing[i:i + size]) for i in range(0, len(missing), size)])
+                           [len(missing[i:i + size]) for i in range(0, len(missing), size)], last_run=last_run(record))
             if calibrate:
                 steps = steps_per_epoch(train_size, spec.recipe.batch_size)
                 row.seconds = 0.0
@@ -428,10 +441,11 @@ def summary_line(plan: AuditPlan) -> str:
 
 
 def format_plan(plan: AuditPlan) -> str:
-    rows = [("spec", "seeds", "to train", "stacks", "epochs", "TFLOP/seed", "TFLOP", "est. wall")]
+    rows = [("spec", "seeds", "to train", "stacks", "epochs", "TFLOP/seed", "TFLOP", "est. wall", "last run")]
     for s in plan.specs:
+        last = f"{_duration(s.last_run[0])}, {s.last_run[1] or '?'} thr" if s.last_run else "-"
         rows.append((s.id, str(s.seeds), str(s.to_train), "+".join(map(str, s.groups)) or "-", str(s.epochs),
-                     f"{s.flops_per_seed / 1e12:.2f}", f"{s.flops / 1e12:.2f}", _duration(s.seconds)))
+                     f"{s.flops_per_seed / 1e12:.2f}", f"{s.flops / 1e12:.2f}", _duration(s.seconds), last))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))

@@ -166,3 +166,10 @@ def test_cli_rejects_a_bad_expression_and_an_empty_selection(tiny, tmp_path, cap
     assert "-k 'alpha and'" in capsys.readouterr().err
     assert main(["plan", "--specs", str(tmp_path / "specs"), "-k", "gamma", "--no-calibrate"]) == 1
     assert "no spec matches -k 'gamma'" in capsys.readouterr().err
+
+
+def test_last_run_comes_from_the_record():
+    record = {"train_seconds": 694.6, "environment": {"determinism": {"torch_threads": 2}}}
+    assert planning.last_run(record) == (694.6, 2)
+    assert planning.last_run({"train_seconds": 5}) == (5.0, 0)
+    assert planning.last_run(None) is None and planning.last_run({"train_seconds": "x"}) is None

@@ -875,7 +875,7 @@ class Comparison(_Claim):
         other = evidence.other(other_id)
         if evidence.curves is None or other is None:
             return self._result(verdict="not judged", detail=f"needs {other_id} trained",
-                                extra=self._story(other_id))
+                                measured=f"needs {other_id} trained", extra=self._story(other_id))
         mine = {c.seed: c for c in usable(evidence.curves, evidence.epochs)}
         theirs = {c.seed: c for c in usable(other.curves, other.epochs)}
         common = sorted(set(mine) & set(theirs))

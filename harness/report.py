@@ -111,7 +111,7 @@ def _natural(name: str):
 
 
 def _changed(row: dict) -> bool:
-    return row["verdict"] not in (row["expected"], "not run", "stale", "-")
+    return row["verdict"] not in (row["expected"], "not run", "not judged", "stale", "-")
 
 
 def _comparisons(items: list[SpecReport]) -> list[tuple[SpecReport, dict]]:

@@ -117,6 +117,13 @@ def test_the_readmes_pooled_spread_widens_a_spec_whose_seeds_happen_to_agree():
     assert pooled.extra["sigma_source"] == "pooled" and pooled.extra["df"] == 4 and pooled.verdict != "refuted"
 
 
+def test_runs_with_identical_values_enter_the_pool_once():
+    twin = finals(99.0, 99.4, 99.2)
+    once = claim(kind="test_accuracy_final", value=99.3).judge(evidence(finals(99.30, 99.31, 99.30),
+                                                                        neighbours=[(twin, 2), (list(twin), 2)]))
+    assert once.extra["sigma_source"] == "pooled" and once.extra["df"] == 2
+
+
 def test_a_failed_neighbour_does_not_swamp_the_pool():
     failed = [(finals(10.0, 60.0, 90.0), 2)]  # error rates far from this run's: another regime
     result = claim(kind="test_accuracy_final", value=99.3).judge(evidence(finals(99.30, 99.35, 99.32),

@@ -888,8 +888,8 @@ class Comparison(_Claim):
         sign = 1.0 if self.direction == "higher" else -1.0
         p = stats.paired([sign * d for d in diffs])
         verdict = p.verdict(self.by) if all(math.isfinite(d) for d in diffs) else "inconclusive"
-        raw = sign * p.mean if p.n else math.nan
-        ci = [sign * p.ci.lo, sign * p.ci.hi] if p.ci else None
+        raw = sign * p.mean + 0.0 if p.n else math.nan  # + 0.0: no "-0.00"
+        ci = [sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0] if p.ci else None
         if ci:
             ci.sort()
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
@@ -903,8 +903,8 @@ class Comparison(_Claim):
             rule=f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
                  f"{self.by:g} in the claimed direction; smallest difference detectable at n={p.n}: "
                  + (f"{p.detectable:.2f}" if p.ci else "n/a"),
-            extra={**self._story(other_id), "common_seeds": common, "difference": raw + 0.0 if p.n else None,
-                   "ci": [v + 0.0 for v in ci] if ci else None, "detectable": p.detectable if p.ci else None})
+            extra={**self._story(other_id), "common_seeds": common, "difference": raw if p.n else None,
+                   "ci": ci, "detectable": p.detectable if p.ci else None})
 
 
 def is_comparison(row: dict) -> bool:

@@ -65,8 +65,8 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_mnist, tmp_path, monkey
     checkpoint = tmp_path / "run.pt"
     save = engine._save_checkpoint
 
-    def save_then_ctrl_c(path, epoch, *args):
-        save(path, epoch, *args)
+    def save_then_ctrl_c(path, seeds, epoch, *args):
+        save(path, seeds, epoch, *args)
         if epoch == 1:
             raise KeyboardInterrupt  # Ctrl-C right after the first epoch's checkpoint
 
@@ -77,7 +77,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_mnist, tmp_path, monkey
     assert checkpoint.exists()
     resumed = curves_of(spec, tiny_mnist, [0, 1], epochs=3, checkpoint=checkpoint)
     assert [c.to_json() for c in resumed] == [c.to_json() for c in uninterrupted]
-    assert not checkpoint.exists()  # a finished run leaves no checkpoint behind
+    assert checkpoint.exists()  # the runner removes it once the curves are cached (tests/test_resume.py)
 
 
 def test_divergence_is_an_outcome_and_stops_early(tiny_mnist):
@@ -133,7 +133,7 @@ def test_time_budget_stops_the_run_with_what_was_measured(tiny_mnist):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_the_cuda_training_step_makes_no_host_sync(tiny_mnist):
     """The step (gather, augment, forward, loss, backward, optimizer and OneCycleLR step) never waits for the GPU."""
-    from harness.engine import DeviceData, TrainStep, seed_generators
+    from harness.engine import DeviceData, SchedulerBoundary, TrainStep, seed_generators
 
     loaded = spec_named("sub8k-15ep/experiment10")  # augmentation, BN, SGD + OneCycleLR
     spec, device = loaded.spec, torch.device("cuda")
@@ -143,7 +143,8 @@ def test_the_cuda_training_step_makes_no_host_sync(tiny_mnist):
     optimizer = make_optimizer(spec.recipe, model.parameters())
     scheduler = make_scheduler(spec.recipe, optimizer, 1, 10)
     data = DeviceData(tiny_mnist, device, 0.1307, 0.3081)
-    step = TrainStep(spec, model, optimizer, scheduler, data, gens, torch.contiguous_format)
+    step = TrainStep(spec, model, optimizer, SchedulerBoundary(spec.recipe, scheduler), data, gens,
+                     torch.contiguous_format)
     idx = torch.randint(0, data.train_size, (2, 64), device=device)
     step(idx)  # warm-up: lazy CUDA initialisation may sync once
     torch.cuda.synchronize()
@@ -172,3 +173,56 @@ def test_progress_is_quiet_under_xdist_and_in_ci():
     assert not progress_wanted({}, stderr_is_tty=False)              # logs, pipes
     assert not progress_wanted({"PYTEST_XDIST_WORKER": "gw0"}, True)
     assert not progress_wanted({"CI": "1"}, True)
+
+
+def test_reduce_lr_on_plateau_steps_on_each_seeds_test_loss(tiny_mnist):
+    """One decision per seed after every epoch, on its test loss: replayed on torch's own scheduler."""
+    from harness.schema import ReduceLROnPlateau
+
+    spec = spec_named("sub20k/final").spec
+    plateau = ReduceLROnPlateau(type="ReduceLROnPlateau", factor=0.5, patience=0, threshold=0.2)
+    spec = spec.model_copy(update={"recipe": spec.recipe.model_copy(update={"scheduler": plateau})})
+    curve = curves_of(spec, tiny_mnist, [0], epochs=4)[0]
+    opt = torch.optim.SGD([torch.nn.Parameter(torch.zeros(1))], lr=spec.recipe.optimizer.lr)
+    replay = torch.optim.lr_scheduler.ReduceLROnPlateau(opt, factor=0.5, patience=0, threshold=0.2)
+    expected = []
+    for loss in curve.test_loss:
+        replay.step(loss)
+        expected.append(opt.param_groups[0]["lr"])
+    assert curve.lr == pytest.approx(expected)
+    assert len(set(curve.lr)) > 1  # the plateau rule did cut the lr on this run
+    with pytest.raises(AssertionError, match="per seed"):
+        curves_of(spec, tiny_mnist, [0, 1], epochs=1)  # never stacked: runner.plan_for trains them one by one
+
+
+def test_seeds_may_be_the_readmes_own_values():
+    from harness.audit import Audit
+
+    loaded = spec_named("sub20k/final")
+    spec = loaded.spec.model_copy(update={"seeds": [1]})
+    assert spec.seed_values == [1]
+    assert loaded.spec.seed_values == list(range(loaded.spec.seeds))
+    audit = Audit(device=torch.device("cpu"))
+    assert audit.seeds_for(type(loaded)(loaded.path, loaded.slug, loaded.name, spec, loaded.data)) == [1]
+    assert Audit(device=torch.device("cpu"), seeds=2).seeds_for(loaded) == [0, 1]
+
+
+def test_a_failed_run_keeps_its_traceback_with_the_layer_and_shapes(tiny_mnist, tmp_path, monkeypatch):
+    import json
+
+    from harness.audit import Audit
+
+    loaded = spec_named("sub8k-20ep/model3")
+    audit = Audit(device=torch.device("cpu"), results_dir=tmp_path, train_subset=256, test_subset=64)
+    audit._mnist = tiny_mnist
+    from harness import stacked
+
+    def broken(self, x):
+        raise RuntimeError(f"shape mismatch in layer fc: got {tuple(x.shape)}")
+
+    monkeypatch.setattr(stacked.BatchedLinear, "forward", broken)
+    run, results = audit.reproduce(loaded)
+    assert run.outcome == "error" and "Traceback" in run.error_trace and "BatchedLinear" not in run.error
+    assert "shape mismatch in layer fc" in run.error_trace and "in forward" in run.error_trace
+    record = json.loads(next((tmp_path / "records").glob("*.json")).read_text())
+    assert "shape mismatch in layer fc" in record["error_trace"]

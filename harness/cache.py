@@ -45,6 +45,7 @@ def default_cache_dir() -> Path:
 def atomic_write_text(path: Path, text: str) -> None:
     """Write via a temporary file and rename: readers never see half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temporaries(path.parent, path.name)  # left by a writer killed before its rename
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         tmp.write_text(text, encoding="utf-8")

@@ -251,3 +251,16 @@ def test_committed_record_seeds_are_reused_and_new_ones_trained(tiny, tiny_mnist
     assert [c.to_json() for c in run3.curves[:2]] == reference
     record = json.loads((tmp_path / "results" / "records" / f"{tiny.file_id}.cpu.json").read_text())
     assert record["seeds"] == [0, 1, 2] and record["semantics_version"] >= 1
+
+
+def test_a_writer_killed_before_its_rename_leaves_nothing_after_the_next_write(tmp_path):
+    from harness.cache import atomic_write_text
+
+    target = tmp_path / "records" / "spec.cpu.json"
+    target.parent.mkdir()
+    stale = target.with_name(f".{target.name}.{_dead_pid()}.tmp")
+    stale.write_text("{half")
+    live = target.with_name(f".{target.name}.{os.getpid()}.tmp.other")  # not ours to touch
+    live.write_text("x")
+    atomic_write_text(target, "{}")
+    assert target.read_text() == "{}" and not stale.exists() and live.exists()

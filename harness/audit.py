@@ -72,6 +72,10 @@ class Audit:
             return None
         return read_record(record_path(self.results_dir, loaded, self.device.type))
 
+    def run_of(self, loaded: LoadedSpec) -> SpecRun | None:
+        """The spec's run of this session, if it ran."""
+        return self._runs[loaded.id][0] if loaded.id in self._runs else None
+
     def reproduce(self, loaded: LoadedSpec) -> tuple[SpecRun, list[ClaimResult]]:
         """Full documented training (cached per session and on disk), every claim judged, record written."""
         if loaded.id not in self._runs:

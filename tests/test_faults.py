@@ -323,3 +323,17 @@ def test_the_commit_is_read_from_git_files_loose_packed_and_worktree(tmp_path):
         out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=ROOT, capture_output=True, text=True)
         if out.returncode == 0:
             assert head_commit() == out.stdout.strip()
+
+
+def test_a_failed_runs_traceback_reaches_the_pytest_output(tmp_path):
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny")
+    spec = specs / "alpha.yaml"
+    # BatchNorm1d on one sample fails inside the forward pass (a runtime error no shape check sees)
+    spec.write_text(spec.read_text().replace("    - linear: 10", "    - linear: 10\n    - bn")
+                    .replace("value: 90", "value: 110"))
+    result = run_pytest("--specs=" + str(specs.parent), "--results=" + str(tmp_path / "results"),
+                        "--audit-cache=" + str(tmp_path / "cache"), "--reproduce", "--train-subset", "1",
+                        "--test-subset", "32", "-k", "test_claim", SPEC_TESTS)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "training traceback" in result.stdout and "Traceback (most recent call last)" in result.stdout
+    assert "Expected more than 1 value per channel" in result.stdout

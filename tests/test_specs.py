@@ -46,7 +46,7 @@ def test_findings_hold(spec):
 def test_smoke(spec, audit):
     """A few batches of every spec: its optimizer, schedule, augmentation and dropout paths all run."""
     run = audit.smoke(spec)
-    assert run.outcome == "ok", run.error
+    assert run.outcome == "ok", run.error_trace or run.error  # the whole traceback: layer, shapes
     assert [c.seed for c in run.curves] == [0, 1]
     for curve in run.curves:
         assert curve.outcome in ("ok", "diverged")
@@ -55,6 +55,10 @@ def test_smoke(spec, audit):
 
 
 @pytest.mark.reproduce
-def test_claim(trained_claim, audit, expect_verdict):
+def test_claim(trained_claim, audit, expect_verdict, request):
     loaded, claim = trained_claim
-    expect_verdict(loaded.id, audit.judged(loaded, claim.claim_id))
+    result = audit.judged(loaded, claim.claim_id)
+    run = audit.run_of(loaded)
+    if run is not None and run.error_trace:  # shown with the failure: the layer and shapes, not one line
+        request.node.add_report_section("call", "training traceback", run.error_trace)
+    expect_verdict(loaded.id, result)

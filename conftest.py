@@ -179,6 +179,7 @@ def audit(pytestconfig):
         device=resolve_device(pytestconfig.getoption("device"), worker),
         data_root=pytestconfig.getoption("data_root"),
         seeds=pytestconfig.getoption("seeds"),
+        max_seeds=pytestconfig.getoption("max_seeds"),
         cache=ResultsCache(Path(cache_dir) if cache_dir else None),
         refresh=pytestconfig.getoption("no_cache"),
         results_dir=results_dir(pytestconfig),

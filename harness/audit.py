@@ -43,7 +43,8 @@ def resolve_device(name: str | None, worker: str | None = None) -> torch.device:
 class Audit:
     device: torch.device
     data_root: str | None = None
-    seeds: int | None = None               # None: each spec's own default
+    seeds: int | str | None = None         # None: each spec's own default; "auto": more where undecided
+    max_seeds: int = 10                    # the cap of --seeds auto
     cache: ResultsCache | None = None      # None: no cache
     refresh: bool = False                  # --no-cache: train even when cached (and refresh the cache)
     results_dir: Path | None = None        # None: write no records
@@ -63,8 +64,23 @@ class Audit:
             self._mnist = load_mnist(self.data_root, fetch=True)  # no root given: the cache folder's copy
         return self._mnist
 
+    @property
+    def adaptive(self) -> bool:
+        return self.seeds == AUTO
+
     def seeds_for(self, loaded: LoadedSpec) -> list[int]:
+        if self.adaptive:
+            return more_seeds(loaded.spec.seed_values, AUTO_STEPS[0])
         return list(range(self.seeds)) if self.seeds else loaded.spec.seed_values
+
+    def next_seeds(self, seeds: list[int]) -> list[int] | None:
+        """`--seeds auto`: the next step of the ladder (3 -> 5 -> 10, capped), or None at the cap."""
+        if not self.adaptive:
+            return None
+        bigger = [n for n in AUTO_STEPS if len(seeds) < n <= self.max_seeds]
+        if not bigger and len(seeds) < self.max_seeds:
+            bigger = [self.max_seeds]
+        return more_seeds(seeds, bigger[0]) if bigger else None
 
     def committed_record(self, loaded: LoadedSpec) -> dict | None:
         """The spec's record on this device kind, whose seeds the runner reuses (none with --no-cache)."""
@@ -76,27 +92,42 @@ class Audit:
         """The spec's run of this session, if it ran."""
         return self._runs[loaded.id][0] if loaded.id in self._runs else None
 
-    def reproduce(self, loaded: LoadedSpec) -> tuple[SpecRun, list[ClaimResult]]:
-        """Full documented training (cached per session and on disk), every claim judged, record written."""
-        if loaded.id not in self._runs:
-            options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id,
-                                 train_limit=self.train_subset, test_limit=self.test_subset)
-            run = run_spec(loaded, self.mnist, self.seeds_for(loaded), options, self.cache, self.refresh, self.stack,
-                           record=self.committed_record(loaded))
-            params = planned_parameters(loaded)
-            judge = self.judge_for(loaded)
-            judged = Run(loaded.id, run.environment["device"].split(":")[0], run.seeds, run.curves, run.epochs,
-                         scope_of(run.options))
-            if run.outcome == "ok":
-                judge.add(judged)
-            results = judge.judge(loaded, judged if run.curves else None)
-            if run.outcome != "ok":
-                mark_failed_run(loaded, results, run.outcome, run.error)
-            if self.results_dir is not None:
-                self.records_written.append(
-                    write_record(self.results_dir, loaded, build_record(loaded, run, results, params)))
-            self._runs[loaded.id] = (run, results)
-        return self._runs[loaded.id]
+    def reproduce(self, loaded: LoadedSpec, seeds: list[int] | None = None) -> tuple[SpecRun, list[ClaimResult]]:
+        """Full documented training (cached per session and on disk), every claim judged, record written.
+
+        With `--seeds auto`, a spec whose own trained claims are inconclusive gets more seeds (3 -> 5 -> 10,
+        up to --max-seeds), reusing the seeds already trained; `seeds` asks for a larger set explicitly."""
+        done = self._runs.get(loaded.id)
+        if done is not None and (seeds is None or set(seeds) <= set(done[0].seeds)):
+            return done
+        seeds = seeds or self.seeds_for(loaded)
+        while True:
+            run, results = self._run_and_judge(loaded, seeds)
+            undecided = any(r.verdict == "inconclusive" for r in results if r.kind != "comparison")
+            grown = self.next_seeds(seeds) if undecided and run.outcome == "ok" else None
+            if grown is None:
+                break
+            seeds = grown
+        if self.results_dir is not None:
+            self.records_written.append(write_record(self.results_dir, loaded,
+                                                     build_record(loaded, run, results, planned_parameters(loaded))))
+        self._runs[loaded.id] = (run, results)
+        return run, results
+
+    def _run_and_judge(self, loaded: LoadedSpec, seeds: list[int]) -> tuple[SpecRun, list[ClaimResult]]:
+        options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id,
+                             train_limit=self.train_subset, test_limit=self.test_subset)
+        run = run_spec(loaded, self.mnist, seeds, options, self.cache, self.refresh, self.stack,
+                       record=self.committed_record(loaded))
+        judge = self.judge_for(loaded)
+        judged = Run(loaded.id, run.environment["device"].split(":")[0], run.seeds, run.curves, run.epochs,
+                     scope_of(run.options))
+        if run.outcome == "ok":
+            judge.add(judged)
+        results = judge.judge(loaded, judged if run.curves else None)
+        if run.outcome != "ok":
+            mark_failed_run(loaded, results, run.outcome, run.error)
+        return run, results
 
     def judge_for(self, loaded: LoadedSpec) -> Judge:
         """The session's judge: this session's runs and the committed records of fresh runs (pools and
@@ -111,19 +142,45 @@ class Audit:
         """One claim of a spec, judged now: a comparison sees the other spec once it ran in this session."""
         run, results = self.reproduce(loaded)
         found = next(r for r in results if r.claim_id == claim_id)
-        if found.verdict != "not judged":
+        undecided_story = self.adaptive and found.kind == "comparison" and found.verdict == "inconclusive"
+        if found.verdict != "not judged" and not undecided_story:
             return found
         judge = self.judge_for(loaded)
         if self.results_dir is not None:  # another worker may have recorded the other spec meanwhile
             for key, other in Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs.items():
                 judge.runs.setdefault(key, other)
         claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
-        return claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, run.environment["device"].split(":")[0]))))
+        kind = run.environment["device"].split(":")[0]
+        result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+        other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None
+        while result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
+            grown = self.next_seeds(run.seeds)  # `--seeds auto`: both specs of an undecided comparison grow
+            if grown is None:
+                break
+            self.reproduce(other, grown)
+            run, _ = self.reproduce(loaded, grown)
+            result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+        return result
 
     def smoke(self, loaded: LoadedSpec) -> SpecRun:
         batch = min(loaded.spec.recipe.batch_size, SMOKE_BATCH)
         options = RunOptions(device=self.device, label=f"smoke {loaded.id}", batch_size=batch, **SMOKE)
         return run_spec(loaded, self.mnist, SMOKE_SEEDS, options, cache=None, stack=len(SMOKE_SEEDS))
+
+
+AUTO = "auto"
+AUTO_STEPS = (3, 5, 10)  # seeds where a verdict is undecided (issue: seeds where they decide)
+
+
+def more_seeds(seeds: list[int], n: int) -> list[int]:
+    """`seeds` followed by the smallest unused seed values, n in all (a README's own seed stays first)."""
+    out = list(seeds)
+    candidate = 0
+    while len(out) < n:
+        if candidate not in out:
+            out.append(candidate)
+        candidate += 1
+    return out
 
 
 def progress_wanted(environ=None, stderr_is_tty: bool | None = None) -> bool:

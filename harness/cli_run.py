@@ -5,11 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from harness.option_types import positive_count, seed_count
+
 
 def add_commands(sub) -> None:
     p = sub.add_parser("run", help="train specs (all seeds together), judge claims, write records")
     p.add_argument("specs", nargs="+", help="spec ids (sub20k/iteration9) or paths")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per spec (default: the spec's)")
+    p.add_argument("--seeds", type=seed_count, default=None,
+                   help="seeds per spec, or `auto` (3 -> 5 -> 10 where a verdict is undecided; default: the spec's)")
+    p.add_argument("--max-seeds", type=positive_count, default=10, help="the cap of --seeds auto")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
     p.add_argument("--no-cache", action="store_true", help="retrain even when cached")
@@ -55,7 +59,7 @@ def cmd_run(args) -> int:
     except DataError as exc:
         print(exc, file=sys.stderr)
         return 2
-    audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds,
+    audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds, max_seeds=args.max_seeds,
                   cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
                   timeout=args.timeout, progress=progress_wanted(), stack=args.stack,
                   train_subset=args.train_subset, test_subset=args.test_subset)

@@ -38,7 +38,10 @@ def _integer(text: str, what: str) -> int:
         raise OptionValueError(f"{text!r}: expected a whole number of {what}") from None
 
 
-def seed_count(text: str) -> int:
+def seed_count(text: str) -> int | str:
+    """A number of seeds, or `auto` (more seeds where a verdict is undecided, up to --max-seeds)."""
+    if text == "auto":
+        return text
     n = _integer(text, "seeds")
     if not 1 <= n <= MAX_SEEDS:
         raise OptionValueError(f"{text}: seeds per spec must be between 1 and {MAX_SEEDS}")

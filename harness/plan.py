@@ -542,7 +542,8 @@ def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir
             write("planned: calibrating the estimate (a few training steps per model, once per machine)")
 
     try:
-        plan = make_plan(specs, seeds=config.getoption("seeds"), workers=max(1, workers),
+        seeds = config.getoption("seeds")
+        plan = make_plan(specs, seeds=3 if seeds == "auto" else seeds, workers=max(1, workers),  # auto: its first step
                          device=resolve_device(config.getoption("device")),
                          cache=None if refresh else ResultsCache(Path(cache_dir) if cache_dir else None),
                          results_dir=None if refresh else results_dir, stack=config.getoption("stack"),

@@ -52,7 +52,10 @@ def add_options(parser) -> None:
     group.addoption("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT, else the cache "
                                                       "folder's mnist/, fetched once)")
     group.addoption("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    group.addoption("--seeds", type=seed_count, default=None, help="seeds per spec (default: each spec's `seeds`)")
+    group.addoption("--seeds", type=seed_count, default=None,
+                    help="seeds per spec, or `auto`: 3, then 5, then 10 where a claim or comparison is undecided "
+                         "(default: each spec's `seeds`)")
+    group.addoption("--max-seeds", type=positive_count, default=10, help="the cap of --seeds auto (default: 10)")
     group.addoption("--smoke", action="store_true", help="also run the smoke tier")
     group.addoption("--reproduce", action="store_true", help="also run full reproductions and judge claims")
     group.addoption("--no-cache", action="store_true", help="retrain even when a cached result exists")

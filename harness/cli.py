@@ -194,6 +194,9 @@ def main(argv: list[str] | None = None) -> int:
     from harness import plan  # FLOPs and wall-time estimate before training
 
     plan.add_command(sub)
+    from harness import verify  # retrain recorded seeds and compare with the record
+
+    verify.add_command(sub)
     from harness.draft.command import add_command as add_new  # `new`: draft a spec folder from a README
 
     add_new(sub)

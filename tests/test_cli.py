@@ -297,7 +297,7 @@ ESCAPES = '"tiny \\e[31mRED\\e[2J\\r\\u202e\\x08"'  # YAML escapes: ESC sequence
 def _escape_folder(tmp_path: Path) -> Path:
     from _support import write_tiny_specs
 
-    folder = write_tiny_specs(tmp_path / "specs" / "tiny", names=("ok",))
+    folder = write_tiny_specs(tmp_path / "specs" / "ti\x1b[2Jny", names=("ok",))  # the slug, in every spec id
     text = (folder / "ok.yaml").read_text()
     text = text.replace("title: tiny ok", f"title: {ESCAPES}")
     text += f"findings:\n  - {{id: f1, kind: ambiguity, summary: {ESCAPES}, where: test}}\n"
@@ -332,3 +332,4 @@ def test_pytest_output_of_spec_strings_is_escaped(tmp_path):
     assert result.returncode == 1  # the bad spec fails its own test
     assert _printable(result.stdout + result.stderr), repr(result.stdout[-600:])
     assert "bad\\x1b[31m.yaml" in result.stdout
+    assert re.search(r"^ti\\x1b\[2Jny/ok\s+parameters\s+90", result.stdout, re.M)  # the summary table's row, escaped

@@ -227,6 +227,21 @@ def test_a_very_long_extends_chain_is_one_message(tmp_path):
     assert load_spec(folder / "link10.yaml").spec.title == "link 10"
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs and symlinks (POSIX)")
+def test_the_pytest_session_survives_every_bad_spec_file_and_fails_only_those(tmp_path):
+    folder = _spec_folder(tmp_path)
+    (folder / "loop.yaml").symlink_to("loop.yaml")
+    os.mkfifo(folder / "fifo.yaml")
+    (folder / "zero.yaml").symlink_to("/dev/zero")
+    _variant(folder, "huge-epochs", "epochs: 2", "epochs: 1" + "0" * 400)
+    result = run_pytest(f"--specs={folder.parent}", "-v", "--shard", "1/1", SPEC_TESTS, timeout=300)
+    assert result.returncode == 1, result.stdout[-2000:]
+    assert "test_spec_is_valid[tiny/good] PASSED" in result.stdout
+    for name in ("loop", "fifo", "zero", "huge-epochs"):
+        assert f"test_spec_is_valid[tiny/{name}] FAILED" in result.stdout, name
+    assert "Traceback" not in result.stdout and "INTERNALERROR" not in result.stdout
+
+
 def test_an_integer_too_large_for_a_float_is_refused_by_check_not_by_the_shards(tmp_path):
     folder = _spec_folder(tmp_path)
     _variant(folder, "huge-epochs", "epochs: 2", "epochs: 1" + "0" * 400)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.option_types import positive_count, seed_count
+from harness.option_types import seed_cap, seed_count
 
 
 def add_commands(sub) -> None:
@@ -13,7 +13,7 @@ def add_commands(sub) -> None:
     p.add_argument("specs", nargs="+", help="spec ids (sub20k/iteration9) or paths")
     p.add_argument("--seeds", type=seed_count, default=None,
                    help="seeds per spec, or `auto` (3 -> 5 -> 10 where a verdict is undecided; default: the spec's)")
-    p.add_argument("--max-seeds", type=positive_count, default=10, help="the cap of --seeds auto")
+    p.add_argument("--max-seeds", type=seed_cap, default=10, help="the cap of --seeds auto")
     p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
     p.add_argument("--no-cache", action="store_true", help="retrain even when cached")

@@ -48,6 +48,14 @@ def seed_count(text: str) -> int | str:
     return n
 
 
+def seed_cap(text: str) -> int:
+    """--max-seeds: a number of seeds (not `auto`), within the same bounds as --seeds."""
+    n = seed_count(text)
+    if n == "auto":
+        raise OptionValueError("--max-seeds takes a number")
+    return n
+
+
 def positive_count(text: str) -> int:
     """A number of samples or seeds per stacked model: 1 or more."""
     n = _integer(text, "items")

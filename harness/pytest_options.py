@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.option_types import parse_shard, positive_count, seconds, seed_count
+from harness.option_types import parse_shard, positive_count, seconds, seed_cap, seed_count
 
 PLUGIN_NAME = "mnist_audit"
 PATH_OPTIONS = ("--specs", "--data-root", "--results", "--audit-cache")
@@ -55,7 +55,7 @@ def add_options(parser) -> None:
     group.addoption("--seeds", type=seed_count, default=None,
                     help="seeds per spec, or `auto`: 3, then 5, then 10 where a claim or comparison is undecided "
                          "(default: each spec's `seeds`)")
-    group.addoption("--max-seeds", type=positive_count, default=10, help="the cap of --seeds auto (default: 10)")
+    group.addoption("--max-seeds", type=seed_cap, default=10, help="the cap of --seeds auto (default: 10)")
     group.addoption("--smoke", action="store_true", help="also run the smoke tier")
     group.addoption("--reproduce", action="store_true", help="also run full reproductions and judge claims")
     group.addoption("--no-cache", action="store_true", help="retrain even when a cached result exists")

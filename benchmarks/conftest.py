@@ -43,7 +43,7 @@ def pytest_terminal_summary(terminalreporter):
         for recipe, variants in CANDIDATES.items():
             base = (variants.get("audit plan") or variants.get("eval: as is") or {}).get("per_seed")
             for name, r in variants.items():
-                ratio = r.get("ratio") or (r["per_seed"] / base if base else None)
+                ratio = r["ratio"] if r.get("ratio") is not None else (r["per_seed"] / base if base else None)
                 ratio = f"{ratio:.2f}x" if ratio else "-"
                 once = f"{r['one_off_s']:.1f}" if r.get("one_off_s") is not None else "-"
                 gflops = f"{r['gflops']:.1f}" if r["gflops"] == r["gflops"] else "-"  # NaN for evaluation rows

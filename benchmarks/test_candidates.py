@@ -42,7 +42,7 @@ RECIPES = {
 }
 SAMPLE_SHARE = {"sub20k/iteration1": 20}  # of --bench-samples, per seed and round (others: a quarter)
 AUDIT_SEEDS = 3
-ROUNDS = 3  # paired rounds (audit plan, candidate), alternating
+ROUNDS = 4  # paired rounds (audit plan, candidate), in ABBA order
 CANDIDATE_NAMES = ["audit plan", "stack 1", "stack 3", "stack 6", "stack 12", "memory format flipped",
                    "torch.compile", "oneDNN off", "flush denormals", "foreach optimizer",
                    "eval: as is", "eval: conv+BN folded"]
@@ -168,8 +168,9 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
         for m in models:
             evaluate(m, trainer.data, test_batch, trainer.fmt)  # warm-up
 
-        def paired_round():  # as is, then folded: alternating
-            for m, spent in zip(models, times):
+        def paired_round():  # as is and folded, in ABBA order
+            pairs = list(zip(models, times))
+            for m, spent in pairs if len(times[0]) % 2 == 0 else pairs[::-1]:
                 t0 = time.perf_counter()
                 evaluate(m, trainer.data, test_batch, trainer.fmt)
                 spent.append(time.perf_counter() - t0)
@@ -191,26 +192,29 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
             trainer.run(2)  # warm-up (and compilation)
             first = time.perf_counter() - started
         # the audit's plan runs alternately with the candidate, so load changes on a shared machine hit both
-        base = None if candidate == "audit plan" else Trainer(s, data, stack, plan_channels_last)
-        if base is not None:
-            base.run(2)
+        # for `audit plan` itself the partner is an identical trainer: an A/A control of the pairing's noise
+        base = Trainer(s, data, stack, plan_channels_last)
+        base.run(2)
         times, ratios = [], []
 
-        def paired_round():
-            if base is not None:
+        def timed_run(which, context_factory):
+            with context_factory():
                 t0 = time.perf_counter()
-                base.run(steps)
-                base_s = time.perf_counter() - t0
-            with context():
-                t0 = time.perf_counter()
-                trainer.run(steps)
-                times.append(time.perf_counter() - t0)
-            if base is not None:
-                ratios.append((copies / times[-1]) / (stack / base_s))
+                which.run(steps)
+                return time.perf_counter() - t0
+
+        def paired_round():  # ABBA: the order alternates, so drifting load favours neither
+            if len(times) % 2 == 0:
+                base_s = timed_run(base, _Nothing)
+                times.append(timed_run(trainer, context))
+            else:
+                times.append(timed_run(trainer, context))
+                base_s = timed_run(base, _Nothing)
+            ratios.append((copies / times[-1]) / (stack / base_s))
 
         benchmark.pedantic(paired_round, rounds=ROUNDS, iterations=1)
         per_seed = copies * steps * s.recipe.batch_size / min(times)
-        ratio = sorted(ratios)[len(ratios) // 2] if ratios else 1.0  # median of the paired rounds
+        ratio = sorted(ratios)[len(ratios) // 2]  # median of the paired rounds
         if candidate == "torch.compile":
             one_off = max(0.0, first - 2 * min(times) / steps)
         if candidate == "foreach optimizer":  # the same steps with the plain optimizer: bitwise the same?
@@ -220,7 +224,7 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
             note = "parameters bitwise equal to the plain optimizer's" if same else "parameters DIFFER (not bitwise-neutral)"
         gflops = per_seed * train_flops_per_sample(s) / 1e9
     if candidate == "audit plan":
-        note = f"stack {stack}, {'channels_last' if channels_last else 'contiguous'}"
+        note = f"stack {stack}, {'channels_last' if channels_last else 'contiguous'}; ratio: A/A control"
     entry = {"per_seed": per_seed, "gflops": gflops if gflops is not None else float("nan"), "one_off_s": one_off,
              "note": note, "ratio": ratio}
     benchmark.extra_info.update(recipe=recipe, candidate=candidate, copies=copies, channels_last=channels_last,

@@ -142,14 +142,14 @@ class Audit:
         """One claim of a spec, judged now: a comparison sees the other spec once it ran in this session."""
         run, results = self.reproduce(loaded)
         found = next(r for r in results if r.claim_id == claim_id)
-        undecided_story = self.adaptive and found.kind == "comparison" and found.verdict == "inconclusive"
+        claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
+        undecided_story = self.adaptive and claim.judged_after_others and found.verdict == "inconclusive"
         if found.verdict != "not judged" and not undecided_story:
             return found
         judge = self.judge_for(loaded)
         if self.results_dir is not None:  # another worker may have recorded the other spec meanwhile
             for key, other in Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs.items():
                 judge.runs.setdefault(key, other)
-        claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
         kind = run.environment["device"].split(":")[0]
         result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
         other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None

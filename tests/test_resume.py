@@ -50,6 +50,22 @@ class Killed(BaseException):
     """Stands for SIGKILL at a point of the run (BaseException: no `except Exception` catches it)."""
 
 
+def killed_after_first_checkpoint(loaded, mnist, cache, monkeypatch):
+    """Run until the first epoch's checkpoint is written, then die; the checkpoint's path."""
+    save = engine._save_checkpoint
+
+    def save_then_die(path, seeds, epoch, *args):
+        save(path, seeds, epoch, *args)
+        raise Killed
+
+    with monkeypatch.context() as patch:
+        patch.setattr(engine, "_save_checkpoint", save_then_die)
+        with pytest.raises(Killed):
+            run(loaded, mnist, cache)
+    (checkpoint,) = (cache.root / "checkpoints").glob("*.pt")
+    return checkpoint
+
+
 def test_interrupted_mid_run_resumes_bit_identical(tiny, tiny_mnist, tmp_path, reference, monkeypatch):
     cache = ResultsCache(tmp_path / "cache")
     save = engine._save_checkpoint
@@ -134,17 +150,7 @@ def _dead_pid() -> int:
 def test_a_damaged_or_foreign_checkpoint_is_discarded_with_a_warning(tiny, tiny_mnist, tmp_path, reference,
                                                                      monkeypatch, damage):
     cache = ResultsCache(tmp_path / "cache")
-    save = engine._save_checkpoint
-
-    def save_then_die(path, seeds, epoch, *args):
-        save(path, seeds, epoch, *args)
-        raise Killed
-
-    monkeypatch.setattr(engine, "_save_checkpoint", save_then_die)
-    with pytest.raises(Killed):
-        run(tiny, tiny_mnist, cache)
-    monkeypatch.undo()
-    (checkpoint,) = (tmp_path / "cache" / "checkpoints").glob("*.pt")
+    checkpoint = killed_after_first_checkpoint(tiny, tiny_mnist, cache, monkeypatch)
     if damage == "truncated":
         checkpoint.write_bytes(checkpoint.read_bytes()[:200])
     elif damage == "foreign":
@@ -167,18 +173,8 @@ class _Payload:
 def test_a_planted_pickle_checkpoint_runs_no_code(tiny, tiny_mnist, tmp_path, reference, monkeypatch):
     """The checkpoint path is computable from public inputs; a planted pickle must not execute."""
     cache = ResultsCache(tmp_path / "cache")
+    checkpoint = killed_after_first_checkpoint(tiny, tiny_mnist, cache, monkeypatch)
     monkeypatch.chdir(tmp_path)
-    save = engine._save_checkpoint
-
-    def save_then_die(path, seeds, epoch, *args):
-        save(path, seeds, epoch, *args)
-        raise Killed
-
-    monkeypatch.setattr(engine, "_save_checkpoint", save_then_die)
-    with pytest.raises(Killed):
-        run(tiny, tiny_mnist, cache)
-    monkeypatch.setattr(engine, "_save_checkpoint", save)
-    (checkpoint,) = (tmp_path / "cache" / "checkpoints").glob("*.pt")
     torch.save({"format": 2, "seeds": SEEDS, "epoch": _Payload()}, checkpoint)  # a torch.save'd pickle bomb
     with pytest.warns(RuntimeWarning, match="discarding checkpoint"):
         resumed = run(tiny, tiny_mnist, cache)

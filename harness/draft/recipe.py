@@ -12,6 +12,7 @@ import ast
 import re
 from dataclasses import dataclass
 
+from harness.draft.modelcode import _dotted
 from harness.draft.readme import Readme, plain
 
 OPTIMIZERS = {"sgd": "SGD", "adam": "Adam", "adamw": "AdamW", "rmsprop": "RMSprop"}
@@ -222,9 +223,3 @@ def _lit(node):
         return _MISSING
 
 
-def _dotted(node) -> str:
-    if isinstance(node, ast.Name):
-        return node.id
-    if isinstance(node, ast.Attribute):
-        return f"{_dotted(node.value)}.{node.attr}"
-    return ""

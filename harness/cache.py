@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 from filelock import FileLock
@@ -42,22 +43,28 @@ def default_cache_dir() -> Path:
     return base / "mnist-readme-audit"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write via a temporary file and rename: readers never see half a file."""
+def atomic_write(path: Path, write: Callable[[Path], object]) -> None:
+    """`write(temporary)` then rename onto `path`: readers never see half a file, a kill leaves the old one.
+    The temporary keeps the suffix (matplotlib picks the image format from it)."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     remove_stale_temporaries(path.parent, path.name)  # left by a writer killed before its rename
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp{path.suffix}")
     try:
-        tmp.write_text(text, encoding="utf-8")
+        write(tmp)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
+
+
 def remove_stale_temporaries(folder: Path, name: str) -> None:
     """Temporary files of `name` left by a killed writer (`.NAME.PID.tmp`, PID no longer running)."""
-    for tmp in folder.glob(f".{name}.*.tmp"):
-        pid = tmp.name[len(name) + 2:-4]
+    for tmp in folder.glob(f".{name}.*.tmp*"):
+        pid = tmp.name[len(name) + 2:].split(".")[0]
         if pid.isdigit() and not _alive(int(pid)):
             tmp.unlink(missing_ok=True)
 

@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from harness.cache import atomic_write_text
 from harness.records import load_records
 from harness.specs import LoadedSpec, load_all, read_yaml
 from harness.verdicts import STALE, Judge, is_full_run, is_stale
@@ -84,5 +85,5 @@ def write(changes_: list[Change]) -> list[Path]:
             if n != 1:
                 raise ValueError(f"{path}:{line}: cannot find the `expect:` value to change")
             text[line - 1] = new
-        path.write_text("".join(text), encoding="utf-8")
+        atomic_write_text(path, "".join(text))
     return list(by_file)

@@ -23,7 +23,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cache import atomic_write_text
+from harness.cache import atomic_write, atomic_write_text
 from harness.claims import ClaimResult, Evidence, Mark, band_text, is_comparison, judge_all
 from harness.records import load_records
 from harness.specs import LoadedSpec, SpecError, load_all
@@ -251,8 +251,7 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
                              fontsize=9)
         height = 3.3 * len(panels)  # inches: margins fixed in inches keep the axis labels inside the image
         fig.subplots_adjust(left=0.08, right=0.6, top=1 - 0.3 / height, bottom=0.55 / height, hspace=0.3)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
+        atomic_write(out, fig.savefig)
         plt.close(fig)
     return out
 
@@ -336,8 +335,7 @@ def plot_forest(slug: str, stories: list[tuple[SpecReport, dict]], out: Path) ->
         ax.grid(axis="x", alpha=0.3)
         height = 0.45 * len(rows) + 1.2
         fig.subplots_adjust(left=0.42, right=0.97, bottom=0.65 / height, top=1 - 0.35 / height)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(out)
+        atomic_write(out, fig.savefig)
         plt.close(fig)
     return out
 

@@ -260,3 +260,28 @@ def test_a_writer_killed_before_its_rename_leaves_nothing_after_the_next_write(t
     live.write_text("x")
     atomic_write_text(target, "{}")
     assert target.read_text() == "{}" and not stale.exists() and live.exists()
+
+
+def test_plots_and_expectations_are_written_atomically(tmp_path, monkeypatch):
+    """A kill while saving a plot (or rewriting a spec's `expect:`) leaves the previous file whole."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot as plt
+
+    from harness import cache
+
+    plot = tmp_path / "plots" / "a.png"
+    fig = plt.figure()
+    cache.atomic_write(plot, fig.savefig)
+    before = plot.read_bytes()
+    assert before.startswith(b"\x89PNG")
+
+    def die(*args):
+        raise Killed
+
+    monkeypatch.setattr(os, "replace", die)
+    with pytest.raises(Killed):
+        cache.atomic_write(plot, fig.savefig)
+    plt.close(fig)
+    assert plot.read_bytes() == before and leftovers(tmp_path) == []

@@ -14,7 +14,7 @@ from harness.terminal import safe
 def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
     """A spec by path (`specs/sub20k/iteration9.yaml`) or id (`sub20k/iteration9`)."""
     path = Path(ref)
-    if not path.suffix:
+    if path.suffix not in (".yaml", ".yml"):  # an id; ids may hold dots (iteration3-lr0.001)
         path = (root or default_specs_dir()) / f"{ref}.yaml"
     return load_spec(path)
 

@@ -333,3 +333,10 @@ def test_pytest_output_of_spec_strings_is_escaped(tmp_path):
     assert _printable(result.stdout + result.stderr), repr(result.stdout[-600:])
     assert "bad\\x1b[31m.yaml" in result.stdout
     assert re.search(r"^ti\\x1b\[2Jny/ok\s+parameters\s+90", result.stdout, re.M)  # the summary table's row, escaped
+
+
+def test_a_spec_id_with_a_dot_is_an_id_not_a_path():
+    from harness.cli import find_spec
+
+    assert find_spec("sub25k-95pct/iteration3-lr0.001").id == "sub25k-95pct/iteration3-lr0.001"
+    assert find_spec("specs/sub20k/final.yaml").id == "sub20k/final"

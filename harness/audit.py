@@ -104,7 +104,7 @@ class Audit:
         while True:
             run, results = self._run_and_judge(loaded, seeds)
             undecided = any(r.verdict == "inconclusive" for r in results if r.kind != "comparison")
-            grown = self.next_seeds(seeds) if undecided and run.outcome == "ok" else None
+            grown = self.next_seeds(run.seeds) if undecided and run.outcome == "ok" else None
             if grown is None:
                 break
             seeds = grown
@@ -118,7 +118,7 @@ class Audit:
         options = RunOptions(device=self.device, timeout=self.timeout, progress=self.progress, label=loaded.id,
                              train_limit=self.train_subset, test_limit=self.test_subset)
         run = run_spec(loaded, self.mnist, seeds, options, self.cache, self.refresh, self.stack,
-                       record=self.committed_record(loaded))
+                       record=self.committed_record(loaded), with_recorded=self.seeds in (None, AUTO))
         judge = self.judge_for(loaded)
         judged = Run(loaded.id, run.environment["device"].split(":")[0], run.seeds, run.curves, run.epochs,
                      scope_of(run.options))

@@ -88,12 +88,17 @@ def reusable_seeds(record: dict | None, loaded: LoadedSpec, env_key: dict, shape
 
 def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOptions,
              cache: ResultsCache | None = None, refresh: bool = False, stack: int | None = None,
-             record: dict | None = None) -> SpecRun:
-    """Curves for `seeds` of `loaded`; `record` is the spec's committed record, whose seeds are reused."""
+             record: dict | None = None, with_recorded: bool = False) -> SpecRun:
+    """Curves for `seeds` of `loaded`; `record` is the spec's committed record, whose seeds are reused.
+    `with_recorded`: also every other seed the record holds for this computation (free, and the
+    verdict rests on more runs: what `expect --write` judged)."""
     spec = loaded.spec
     epochs = options.epochs or spec.recipe.epochs
     env = capture(options.device)
     env_key = environment_key(env)
+    if with_recorded and record is not None:
+        recorded = reusable_seeds(record, loaded, env_key, options.shape_key())
+        seeds = list(seeds) + sorted(s for s in recorded if s not in seeds)
     size, channels_last = plan_for(options.device, spec, len(seeds), stack)
     if options.channels_last is None:
         options = replace(options, channels_last=channels_last)

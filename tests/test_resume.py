@@ -248,6 +248,12 @@ def test_committed_record_seeds_are_reused_and_new_ones_trained(tiny, tiny_mnist
     record = json.loads((tmp_path / "results" / "records" / f"{tiny.file_id}.cpu.json").read_text())
     assert record["seeds"] == [0, 1, 2] and record["semantics_version"] >= 1
 
+    default = Audit(device=torch.device("cpu"), results_dir=tmp_path / "results", train_subset=512, test_subset=128,
+                    stack=2)  # the spec asks for 2 seeds; the record's third comes free, as `expect` judged it
+    default._mnist = tiny_mnist
+    run_default, _ = default.reproduce(tiny)
+    assert run_default.seeds == [0, 1, 2] and {w["source"] for w in run_default.trained_with} == {"record"}
+
 
 def test_a_writer_killed_before_its_rename_leaves_nothing_after_the_next_write(tmp_path):
     from harness.cache import atomic_write_text

@@ -119,6 +119,12 @@ def usable(curves: list[SeedCurve], epochs: int) -> list[SeedCurve]:
     return [c for c in curves if c.outcome in ("ok", "diverged") and len(c.test_accuracy) >= epochs]
 
 
+def same_run(a: SeedCurve, b: SeedCurve) -> bool:
+    """Bit-identical curves: both specs trained the same computation for this seed."""
+    return (a.test_accuracy == b.test_accuracy and a.test_loss == b.test_loss
+            and a.train_accuracy == b.train_accuracy and a.train_loss == b.train_loss and a.outcome == b.outcome)
+
+
 # --------------------------------------------------------------------------- measures (a claim kind's per-seed figure)
 
 class _Measure(Strict):
@@ -888,6 +894,10 @@ class Comparison(_Claim):
         sign = 1.0 if self.direction == "higher" else -1.0
         p = stats.paired([sign * d for d in diffs])
         verdict = p.verdict(self.by) if all(math.isfinite(d) for d in diffs) else "inconclusive"
+        identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
+            same_run(mine[s], theirs[s]) for s in common)
+        if identical:
+            verdict = "contradicted"  # the same computation: the claimed difference is exactly zero, not noise
         raw = sign * p.mean + 0.0 if p.n else math.nan  # + 0.0: no "-0.00"
         ci = [sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0] if p.ci else None
         if ci:
@@ -896,15 +906,21 @@ class Comparison(_Claim):
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
         readme = f"README {self.readme[0]:g} -> {self.readme[1]:g} ({self.readme[1] - self.readme[0]:+.2f}); " \
             if self.readme else ""
+        if identical:
+            measured = f"identical runs (n={p.n})"
+        rule = (f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
+                f"{self.by:g} in the claimed direction; smallest difference detectable at n={p.n}: "
+                + (f"{p.detectable:.2f}" if p.ci else "n/a"))
+        if identical:
+            rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
+                    "change does not alter training and the claimed difference is exactly zero")
         return self._result(
             band=ci, values=diffs, mean=raw if p.n else None, std=p.sd if p.n > 1 else None, verdict=verdict,
             measured=measured, detail=f"{readme}measured {measured}: {verdict}" + ("" if p.n >= 2 else
                                                                                   "; fewer than 2 common seeds"),
-            rule=f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
-                 f"{self.by:g} in the claimed direction; smallest difference detectable at n={p.n}: "
-                 + (f"{p.detectable:.2f}" if p.ci else "n/a"),
+            rule=rule,
             extra={**self._story(other_id), "common_seeds": common, "difference": raw if p.n else None,
-                   "ci": ci, "detectable": p.detectable if p.ci else None})
+                   "ci": ci, "detectable": p.detectable if p.ci else None, "identical_runs": identical})
 
 
 def is_comparison(row: dict) -> bool:

@@ -124,7 +124,8 @@ def _difference_text(row: dict) -> str:
         return row.get("measured", "-")
     ci = extra.get("ci")
     span = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
-    return f"{extra['difference']:+.2f}{span}"
+    same = " (identical runs)" if extra.get("identical_runs") else ""
+    return f"{extra['difference']:+.2f}{span}{same}"
 
 
 def _readme_text(row: dict) -> str:

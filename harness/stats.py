@@ -15,6 +15,7 @@ from functools import lru_cache
 from scipy import stats
 
 MIN_SEEDS_TO_REFUTE = 3        # fewer seeds never refute a trained claim (at most inconclusive)
+MIN_IDENTICAL_PAIRS = 2        # bit-identical curves on this many common seeds: the same computation
 ROUNDING = 0.01                # one test image in pp: READMEs print two decimals
 TEST_IMAGES = 10_000
 TRAIN_IMAGES = 60_000

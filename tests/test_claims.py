@@ -240,6 +240,23 @@ def test_a_comparison_without_two_common_seeds_or_without_the_other_run_is_not_d
     assert missing.verdict == "not judged" and missing.detail == "needs tiny/beta trained"
 
 
+def test_bit_identical_runs_contradict_a_claimed_difference():
+    # 003's momentum lessons: OneCycleLR cycles momentum, so changing SGD's momentum trains the same computation
+    mine = [curve(i, [95.0, v]) for i, v in enumerate([99.31, 99.35, 99.28])]
+    same = comparison().judge(evidence(mine, other=others([99.31, 99.35, 99.28])))
+    assert same.verdict == "contradicted" and same.extra["identical_runs"] is True
+    assert "identical runs" in same.measured and "bit-identical" in same.rule
+    assert comparison(direction="lower").judge(evidence(mine, other=others([99.31, 99.35, 99.28]))).verdict == \
+        "contradicted"
+    # equal finals from different curves are a noisy zero, judged by the interval as usual
+    near = [curve(i, [94.0, v]) for i, v in enumerate([99.31, 99.35, 99.28])]
+    result = comparison().judge(evidence(near, other=others([99.31, 99.35, 99.28])))
+    assert result.verdict == "inconclusive" and result.extra["identical_runs"] is False
+    # one common seed says nothing about the computation
+    one = comparison().judge(evidence(mine[:1], other=others([99.31])))
+    assert one.verdict == "inconclusive"
+
+
 def test_first_epoch_comparisons_count_never_as_the_epoch_after_the_last():
     c = comparison(metric={"kind": "first_epoch_reaching", "threshold": 99}, direction="lower")
     mine = [curve(i, [99.1, 99.2]) for i in range(3)]

@@ -58,9 +58,27 @@ def record_path(results_dir: Path, loaded: LoadedSpec, device_kind: str) -> Path
     return Path(results_dir) / "records" / f"{loaded.file_id}.{device_kind}.json"
 
 
+# What a record says; the rest (when, by which commit, how long, served from where) only describes the call.
+SUBSTANCE = ("spec_hash", "training_hash", "semantics_version", "seeds", "epochs", "options", "outcome", "error",
+             "parameters", "fidelity", "findings", "curves", "claims")
+
+
+def same_substance(old: dict | None, new: dict) -> bool:
+    """A rerun that trained nothing and judged the same: rewriting it would only churn `created` and
+    `git_commit` in a committed file."""
+    if old is None or any(how.get("source") == "trained" for how in new.get("trained_with") or []):
+        return False
+    def text(record):  # as JSON text: NaN (a diverged seed's loss) equals itself there
+        return json.dumps({k: record.get(k) for k in SUBSTANCE}, allow_nan=True, sort_keys=True)
+
+    return text(old) == text(new)
+
+
 def write_record(results_dir: Path, loaded: LoadedSpec, record: dict) -> Path:
+    """Atomically; an existing record of the same substance is left untouched."""
     path = record_path(results_dir, loaded, record["device_kind"])
-    atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True) + "\n")
+    if not same_substance(read_record(path), record):
+        atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True) + "\n")
     return path
 
 

@@ -526,7 +526,7 @@ def spec_ids_of(nodeids) -> list[str]:
 
 def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir: Path, write) -> None:
     """Print the estimate as `pytest --reproduce` starts, for the specs whose claim tests will run."""
-    from harness.audit import resolve_device
+    from harness.audit import AUTO, AUTO_STEPS, resolve_device
 
     ids = set(spec_ids_of(nodeids))
     specs = [s for s in specs if s.id in ids]
@@ -543,7 +543,7 @@ def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir
 
     try:
         seeds = config.getoption("seeds")
-        plan = make_plan(specs, seeds=3 if seeds == "auto" else seeds, workers=max(1, workers),  # auto: its first step
+        plan = make_plan(specs, seeds=AUTO_STEPS[0] if seeds == AUTO else seeds, workers=max(1, workers),  # auto: first step
                          device=resolve_device(config.getoption("device")),
                          cache=None if refresh else ResultsCache(Path(cache_dir) if cache_dir else None),
                          results_dir=None if refresh else results_dir, stack=config.getoption("stack"),

@@ -51,8 +51,8 @@ def environment_key(env: dict) -> dict:
 
     The thread count, the seeds stacked together and the memory format change only the order of
     floating-point sums; they are recorded per seed, not part of the key (README, Determinism)."""
-    return {"torch": env["torch"], "device": env["device"].split(":")[0], "device_name": env["device_name"],
-            "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
+    return {"torch": env.get("torch"), "device": str(env.get("device") or "").split(":")[0],
+            "device_name": env.get("device_name"), "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
 
 
 @lru_cache(maxsize=8)

@@ -73,7 +73,7 @@ def reusable_seeds(record: dict | None, loaded: LoadedSpec, env_key: dict, shape
         return {}
     if record.get("semantics_version") != TRAINING_SEMANTICS or record.get("outcome") != "ok":
         return {}
-    if environment_key(record.get("environment") or {"torch": None, "device": "", "device_name": None}) != env_key:
+    if environment_key(record.get("environment") or {}) != env_key:
         return {}
     if {k: (record.get("options") or {}).get(k) for k in shape} != shape:
         return {}

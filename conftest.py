@@ -162,7 +162,26 @@ def _announce_plan(config, nodeids, workers):
 
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     specs = [e for e in _spec_entries(config) if not isinstance(e, SpecError)]
-    announce(config, specs, nodeids, workers, results_dir(config), reporter.write_line if reporter else print)
+    write = reporter.write_line if reporter else print
+    progress = announce(config, specs, nodeids, workers, results_dir(config), write)
+    if progress is not None:
+        config.pluginmanager.register(_AuditProgress(progress, write), "audit-progress")
+
+
+class _AuditProgress:
+    """An ETA line as each planned spec's first claim is judged (the controller sees every worker's reports)."""
+
+    def __init__(self, progress, write):
+        self.progress, self.write = progress, write
+
+    def pytest_runtest_logreport(self, report):
+        if report.when != "call":
+            return
+        for key, value in report.user_properties:
+            if key == "audit_claim":
+                line = self.progress.judged(json.loads(value)["spec"])
+                if line:
+                    self.write(line)
 
 
 # --------------------------------------------------------------------------- the session's audit

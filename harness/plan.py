@@ -409,6 +409,44 @@ def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int
     return AuditPlan(rows, workers, threads, str(device))
 
 
+# --------------------------------------------------------------------------- progress against the plan
+
+@dataclass
+class Progress:
+    """`pytest --reproduce`'s ETA: the share of the planned work judged so far, and the time it took.
+
+    Work is each spec's estimated seconds (FLOPs where uncalibrated); the time left is the elapsed time
+    scaled by the work left over the work done, so a machine slower or faster than its calibration
+    corrects the estimate as specs finish."""
+
+    work: dict[str, float]              # spec id -> planned work, for the specs that train
+    started: float = field(default_factory=time.monotonic)
+    done: set[str] = field(default_factory=set)
+
+    @classmethod
+    def of(cls, plan: AuditPlan) -> Progress | None:
+        training = plan.training_specs
+        if not training:
+            return None
+        timed = all(s.seconds is not None for s in training)
+        return cls({s.id: (s.seconds if timed else s.flops) or 0.0 for s in training})
+
+    def judged(self, spec_id: str, now: float | None = None) -> str | None:
+        """A line when a planned spec is judged for the first time; None otherwise."""
+        if spec_id not in self.work or spec_id in self.done:
+            return None
+        self.done.add(spec_id)
+        elapsed = (time.monotonic() if now is None else now) - self.started
+        total = sum(self.work.values())
+        done = sum(self.work[s] for s in self.done)
+        text = f"progress: {len(self.done)} of {len(self.work)} planned specs trained, {_duration(elapsed)} elapsed"
+        if len(self.done) == len(self.work):
+            return text + "; all trained"
+        if done <= 0 or total <= 0:
+            return text
+        return text + f", about {_duration(elapsed * (total - done) / done)} left"
+
+
 # --------------------------------------------------------------------------- output
 
 def _duration(seconds: float | None) -> str:
@@ -524,14 +562,15 @@ def spec_ids_of(nodeids) -> list[str]:
     return list(seen)
 
 
-def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir: Path, write) -> None:
-    """Print the estimate as `pytest --reproduce` starts, for the specs whose claim tests will run."""
+def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir: Path, write) -> Progress | None:
+    """Print the estimate as `pytest --reproduce` starts, for the specs whose claim tests will run; the
+    returned Progress turns each spec's first judged claim into an ETA line."""
     from harness.audit import AUTO, AUTO_STEPS, resolve_device
 
     ids = set(spec_ids_of(nodeids))
     specs = [s for s in specs if s.id in ids]
     if not specs:
-        return
+        return None
     cache_dir = config.getoption("audit_cache")
     refresh = config.getoption("no_cache")
     said = []
@@ -552,5 +591,6 @@ def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir
                          log=log)
     except Exception as exc:  # an estimate must never stop the audit
         write(f"planned: {len(specs)} specs (no estimate: {type(exc).__name__}: {exc})")
-        return
+        return None
     write(summary_line(plan))
+    return Progress.of(plan)

@@ -53,6 +53,7 @@ def test_a_comparison_is_judged_from_both_runs_or_skipped_until_the_other_ran(tm
     alone = run_pytest(*common, "-k", "alpha-beats-beta")
     assert alone.returncode == 0, alone.stdout + alone.stderr
     assert "1 skipped" in alone.stdout and "needs tiny/beta trained" in alone.stdout
+    assert "progress: 1 of 1 planned specs trained" in alone.stdout  # the ETA line as alpha is judged
     both = run_pytest(*common, "-k", "tiny")  # alpha and beta train in this session: judged from both
     assert both.returncode == 0, both.stdout + both.stderr
     assert "inconclusive, as recorded: tiny/alpha:alpha-beats-beta" in both.stdout

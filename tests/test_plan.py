@@ -144,6 +144,24 @@ def test_wall_time_spreads_specs_over_workers_longest_first():
     assert planning.AuditPlan(rows, workers=8, threads=1, device="cpu").seconds == 3.0
 
 
+def test_progress_scales_the_elapsed_time_by_the_work_left():
+    rows = [planning.SpecPlan("s/big", 1, 1, 1, 1.0, [1], 300.0), planning.SpecPlan("s/small", 1, 1, 1, 1.0, [1], 100.0),
+            planning.SpecPlan("s/cached", 1, 0, 1, 1.0, [], 0.0)]
+    progress = planning.Progress.of(planning.AuditPlan(rows, workers=1, threads=2, device="cpu"))
+    progress.started = 0.0
+    assert progress.judged("s/cached", now=5.0) is None            # nothing to train: not in the plan
+    # a quarter of the work took 200 s (twice the estimate): three quarters left, 600 s
+    assert progress.judged("s/small", now=200.0) == "progress: 1 of 2 planned specs trained, 3 min elapsed, " \
+                                                     "about 10 min left"
+    assert progress.judged("s/small", now=210.0) is None            # a spec's later claims say nothing
+    assert progress.judged("s/big", now=900.0).endswith("2 of 2 planned specs trained, 15 min elapsed; all trained")
+    uncalibrated = [planning.SpecPlan("s/a", 1, 1, 1, 3e12, [1], None), planning.SpecPlan("s/b", 1, 1, 1, 1e12, [1])]
+    by_flops = planning.Progress.of(planning.AuditPlan(uncalibrated, workers=1, threads=2, device="cpu"))
+    by_flops.started = 0.0
+    assert by_flops.judged("s/a", now=60.0).endswith("about 20 s left")  # FLOPs stand in for seconds
+    assert planning.Progress.of(planning.AuditPlan(rows[2:], workers=1, threads=2, device="cpu")) is None
+
+
 def test_spec_ids_come_from_claim_test_ids():
     ids = ["tests/test_specs.py::test_claim[sub20k/final:peak]", "tests/test_specs.py::test_claim[sub20k/final:curve]",
            "tests/test_specs.py::test_builds[sub8k-20ep/model1]", "tests/test_specs.py::test_claim[sub8k-20ep/model2:x]"]

@@ -139,7 +139,8 @@ class Audit:
         return self._judge
 
     def judged(self, loaded: LoadedSpec, claim_id: str) -> ClaimResult:
-        """One claim of a spec, judged now: a comparison sees the other spec once it ran in this session."""
+        """One claim of a spec, judged now. A comparison is judged from the other spec's run of this session or
+        its record; where neither exists the other spec is trained here, on the same seed values."""
         run, results = self.reproduce(loaded)
         found = next(r for r in results if r.claim_id == claim_id)
         claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
@@ -153,6 +154,9 @@ class Audit:
         kind = run.environment["device"].split(":")[0]
         result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
         other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None
+        if result.verdict == "not judged" and other is not None and run.outcome == "ok":
+            self.reproduce(other, run.seeds)  # the lesson's other spec, on the same seed values (once per session)
+            result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
         while result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
             grown = self.next_seeds(run.seeds)  # `--seeds auto`: both specs of an undecided comparison grow
             if grown is None:

@@ -562,12 +562,24 @@ def spec_ids_of(nodeids) -> list[str]:
     return list(seen)
 
 
+def partners_of(specs: list[LoadedSpec], nodeids) -> set[str]:
+    """The other specs of the comparison claims among `nodeids` (`test_claim[slug/name:claim]`)."""
+    wanted = {m.group(1) for nodeid in nodeids if (m := re.search(r"::test_claim\[([^\]]+)\]", nodeid))}
+    out = set()
+    for loaded in specs:
+        for claim in loaded.spec.claims:
+            if f"{loaded.id}:{claim.claim_id}" in wanted and hasattr(claim, "other_id"):
+                out.add(claim.other_id(loaded.id))
+    return out
+
+
 def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir: Path, write) -> Progress | None:
     """Print the estimate as `pytest --reproduce` starts, for the specs whose claim tests will run; the
     returned Progress turns each spec's first judged claim into an ETA line."""
     from harness.audit import AUTO, AUTO_STEPS, resolve_device
 
     ids = set(spec_ids_of(nodeids))
+    ids |= partners_of(specs, nodeids)  # a selected lesson trains its other spec too
     specs = [s for s in specs if s.id in ids]
     if not specs:
         return None

@@ -1,5 +1,8 @@
 """`--seeds auto`: a claim or comparison undecided at n seeds gets more (3 -> 5 -> 10, capped), reusing seeds."""
 
+import json
+import os
+
 import pytest
 import torch
 from _support import write_tiny_specs
@@ -73,3 +76,22 @@ def test_an_undecided_comparison_grows_both_specs(tmp_path, tiny_mnist):
     # a negligible change on the same seeds: a difference no n can call, so both grow to the cap of 5
     assert result.verdict == "inconclusive" and not result.extra["identical_runs"]
     assert audit.run_of(alpha).seeds == audit.run_of(beta_spec).seeds == [0, 1, 2, 3, 4]
+
+
+@pytest.mark.skipif(not os.environ.get("MNIST_ROOT"), reason="needs MNIST_ROOT")
+def test_harness_run_auto_grows_an_undecided_lesson_like_pytest(tmp_path, capsys):
+    from harness.cli import main
+
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"), epochs=1)
+    beta = folder / "beta.yaml"
+    beta.write_text(beta.read_text().replace("momentum: 0.9}", "momentum: 0.9001}").replace(
+        "claims:\n", "claims:\n  - {kind: comparison, id: beta-beats-alpha, other: alpha, metric: "
+        "{kind: test_accuracy_final}, direction: higher, where: test, statement: same recipe, expect: inconclusive}\n"))
+    results = tmp_path / "results"
+    code = main(["run", str(beta), "--seeds", "auto", "--max-seeds", "5", "--train-subset", "256", "--test-subset", "64",
+                 "--results", str(results), "--audit-cache", str(tmp_path / "cache"), "--device", "cpu"])
+    out = capsys.readouterr().out
+    assert code == 0, out
+    assert "beta-beats-alpha" in out and "(n=5)" in out
+    seeds = {p.name: json.loads(p.read_text())["seeds"] for p in (results / "records").glob("*.json")}
+    assert seeds == {"tiny--alpha.cpu.json": [0, 1, 2, 3, 4], "tiny--beta.cpu.json": [0, 1, 2, 3, 4]}

@@ -45,19 +45,21 @@ def test_check_names_a_missing_other_spec(tmp_path):
 
 
 @needs_mnist
-def test_a_comparison_is_judged_from_both_runs_or_skipped_until_the_other_ran(tmp_path):
+def test_selecting_a_comparison_brings_both_specs_runs_and_trains_each_once(tmp_path):
     specs = specs_with_a_comparison(tmp_path)
     results, cache = tmp_path / "results", tmp_path / "cache"
     common = ("--specs", str(specs.parent), "--results", str(results), "--audit-cache", str(cache), "--reproduce",
               "--train-subset", "256", "--test-subset", "128", "-rsx", SPEC_TESTS)
-    alone = run_pytest(*common, "-k", "alpha-beats-beta")
+    alone = run_pytest(*common, "-k", "alpha-beats-beta")  # beta's claims are not selected: beta trains for it
     assert alone.returncode == 0, alone.stdout + alone.stderr
-    assert "1 skipped" in alone.stdout and "needs tiny/beta trained" in alone.stdout
-    assert "progress: 1 of 1 planned specs trained" in alone.stdout  # the ETA line as alpha is judged
-    both = run_pytest(*common, "-k", "tiny")  # alpha and beta train in this session: judged from both
-    assert both.returncode == 0, both.stdout + both.stderr
-    assert "inconclusive, as recorded: tiny/alpha:alpha-beats-beta" in both.stdout
+    assert "inconclusive, as recorded: tiny/alpha:alpha-beats-beta" in alone.stdout
+    assert "planned: 2 specs" in alone.stdout                          # the estimate counts the other spec
+    assert "progress: 1 of 2 planned specs trained" in alone.stdout    # the ETA line as alpha is judged
+    assert sorted(p.name for p in (results / "records").glob("*.json")) == ["tiny--alpha.cpu.json",
+                                                                          "tiny--beta.cpu.json"]
     record = json.loads((results / "records" / "tiny--alpha.cpu.json").read_text())
-    again = run_pytest(*common, "-k", "alpha-beats-beta")  # beta now from its record, alpha from the cache
-    assert "inconclusive, as recorded: tiny/alpha:alpha-beats-beta" in again.stdout, again.stdout
     assert any(c["claim_id"] == "alpha-beats-beta" for c in record["claims"])
+    both = run_pytest(*common, "-k", "tiny", "-n", "2")  # every claim, two workers: served, nothing retrained
+    assert both.returncode == 0, both.stdout + both.stderr
+    assert "planned: nothing to train" in both.stdout
+    assert "inconclusive, as recorded: tiny/alpha:alpha-beats-beta" in both.stdout

@@ -157,10 +157,14 @@ class Audit:
         if result.verdict == "not judged" and other is not None and run.outcome == "ok":
             self.reproduce(other, run.seeds)  # the lesson's other spec, on the same seed values (once per session)
             result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
-        while result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
-            grown = self.next_seeds(run.seeds)  # `--seeds auto`: both specs of an undecided comparison grow
-            if grown is None:
+        tried = set()
+        while self.adaptive and result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
+            paired = len(result.extra.get("common_seeds") or [])
+            # `--seeds auto`: the other spec first catches up with this one's seeds, then both grow
+            grown = run.seeds if paired < len(run.seeds) else self.next_seeds(run.seeds)
+            if grown is None or tuple(grown) in tried:  # capped, or a run that cannot give these seeds
                 break
+            tried.add(tuple(grown))
             self.reproduce(other, grown)
             run, _ = self.reproduce(loaded, grown)
             result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))

@@ -60,7 +60,7 @@ def test_auto_is_a_valid_option_value_and_nonsense_is_a_usage_error():
         seed_count("many")
 
 
-def test_an_undecided_comparison_grows_both_specs(tmp_path, tiny_mnist):
+def lesson_specs(tmp_path):
     folder = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"), epochs=1)
     beta = folder / "beta.yaml"
     # momentum nudged: not the same computation (identical runs would contradict at once), a near-zero effect
@@ -68,14 +68,29 @@ def test_an_undecided_comparison_grows_both_specs(tmp_path, tiny_mnist):
         "claims:\n", "claims:\n  - {kind: comparison, id: beta-beats-alpha, "
                                              "other: alpha, metric: {kind: test_accuracy_final}, direction: higher, "
                                              "where: test, statement: same recipe, expect: inconclusive}\n"))
+    return load_spec(folder / "alpha.yaml"), load_spec(beta)
+
+
+def test_an_undecided_comparison_grows_both_specs(tmp_path, tiny_mnist):
     audit = Audit(device=torch.device("cpu"), seeds="auto", max_seeds=5, train_subset=256, test_subset=64)
     audit._mnist = tiny_mnist
-    alpha, beta_spec = load_spec(folder / "alpha.yaml"), load_spec(beta)
+    alpha, beta_spec = lesson_specs(tmp_path)
     audit.reproduce(alpha)
     result = audit.judged(beta_spec, "beta-beats-alpha")
     # a negligible change on the same seeds: a difference no n can call, so both grow to the cap of 5
     assert result.verdict == "inconclusive" and not result.extra["identical_runs"]
     assert audit.run_of(alpha).seeds == audit.run_of(beta_spec).seeds == [0, 1, 2, 3, 4]
+
+
+def test_the_other_spec_first_catches_up_with_this_ones_seeds(tmp_path, tiny_mnist):
+    audit = Audit(device=torch.device("cpu"), seeds="auto", max_seeds=5, train_subset=256, test_subset=64)
+    audit._mnist = tiny_mnist
+    alpha, beta_spec = lesson_specs(tmp_path)
+    audit.reproduce(alpha, [0, 1, 2])
+    audit.reproduce(beta_spec, [0, 1, 2, 3, 4])  # at the cap already: only alpha can grow
+    result = audit.judged(beta_spec, "beta-beats-alpha")
+    assert result.extra["common_seeds"] == [0, 1, 2, 3, 4]
+    assert audit.run_of(alpha).seeds == [0, 1, 2, 3, 4]
 
 
 @pytest.mark.skipif(not os.environ.get("MNIST_ROOT"), reason="needs MNIST_ROOT")

@@ -77,10 +77,16 @@ def write_tiny_specs(folder: Path, names=("alpha",), epochs=2, lr=0.05, params_e
 
 
 def run_pytest(*args, cwd=None, env=None, timeout=600):
-    """The repository's pytest (its conftest is the plugin) in a subprocess."""
+    """The repository's pytest (its conftest is the plugin) in a subprocess.
+
+    A `--reproduce` run that is not `--collect-only` must name its own `--results`: the session
+    rewrites REPORT.md in that folder, and the repository's results/ is not a test's to change."""
     import os
     import subprocess
     import sys
+
+    if "--reproduce" in args and "--collect-only" not in args:
+        assert any(str(a).startswith("--results") for a in args), "a --reproduce test needs its own --results"
 
     full_env = {**os.environ, **(env or {})}
     full_env.pop("PYTEST_XDIST_WORKER", None)

@@ -70,7 +70,8 @@ def test_a_recorded_refutation_is_an_expected_failure(tmp_path):
 
 def test_an_unverifiable_claim_is_skipped_with_its_reason(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny")
-    result = run_pytest("--specs", str(specs.parent), "--reproduce", "-k", "qualitative", "-rs", SPEC_TESTS)
+    result = run_pytest("--specs", str(specs.parent), "--results", str(tmp_path / "results"), "--reproduce",
+                        "-k", "qualitative", "-rs", SPEC_TESTS)  # its own results folder: the repo's stays untouched
     assert "1 skipped" in result.stdout and "no figure" in result.stdout
 
 

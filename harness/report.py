@@ -149,6 +149,7 @@ def render_markdown(by_source, errors, by_spec, plots: dict[str, str] | None = N
              "Runs on: " + (md("; ".join(machines)) if machines else "no runs yet") + ".", "",
              f"Verdict rules: {md(VERDICT_RULE)}. `expected` is the verdict the spec records; a mismatch fails the "
              "test suite.", ""]
+    lines += _story_tally(by_source)
     totals: dict[str, int] = defaultdict(int)
     for slug in sorted(by_source):
         items = by_source[slug]
@@ -193,6 +194,31 @@ def render_markdown(by_source, errors, by_spec, plots: dict[str, str] | None = N
     if errors:
         lines += ["## Specs that failed to load", ""] + [f"- {md(e)}" for e in errors] + [""]
     return "\n".join(lines)
+
+
+STORY_VERDICTS = ("supported", "contradicted", "inconclusive")
+
+
+def _story_tally(by_source) -> list[str]:
+    """Per README: how many of its lessons each verdict got, with the n they rest on."""
+    rows = []
+    for slug in sorted(by_source):
+        stories = _comparisons(by_source[slug])
+        if not stories:
+            continue
+        counts = defaultdict(int)
+        for _, r in stories:
+            counts[r["verdict"] if r["verdict"] in STORY_VERDICTS else "not judged"] += 1
+        ns = [len((r.get("extra") or {}).get("common_seeds") or []) for _, r in stories]
+        judged = [n for n in ns if n]
+        span = (f"{min(judged)}" if min(judged) == max(judged) else f"{min(judged)}-{max(judged)}") if judged else "-"
+        rows.append(f"| {md(slug)} | {len(stories)} | " + " | ".join(str(counts[v]) for v in STORY_VERDICTS)
+                    + f" | {counts['not judged']} | {span} |")
+    if not rows:
+        return []
+    return ["## Stories", "", "Each README's lessons (comparison claims), judged on paired seeds:", "",
+            "| README | lessons | supported | contradicted | inconclusive | not judged | n (paired seeds) |",
+            "|---|---|---|---|---|---|---|", *rows, ""]
 
 
 def _fidelity_summary(spec: LoadedSpec) -> str:

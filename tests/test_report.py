@@ -75,6 +75,7 @@ def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
     assert row == ("| alpha vs beta: alpha \\| ends &lt;b>higher&lt;/b> | 90 -> 95 (+5.00) | "
                    "+1.00 [+0.75, +1.25] | 3 | supported **(changed)** | inconclusive |")
     assert "![comparisons of tiny](plots/tiny--comparisons.png)" in report
+    assert "| tiny | 1 | 1 | 0 | 0 | 0 | 3 |" in report  # the stories tally: one lesson, supported, n=3
     assert (tmp_path / "results" / "plots" / "tiny--comparisons.png").stat().st_size > 1000
     record = json.loads((tmp_path / "results" / "records" / "tiny--alpha.cpu.json").read_text())
     assert record["claims"][0]["kind"] == "test_accuracy_final"  # records carry results as JSON (this one stored)

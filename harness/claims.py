@@ -149,6 +149,13 @@ class _Measure(Strict):
     def describe(self) -> str:
         return self.kind.replace("_", " ")  # type: ignore[attr-defined]
 
+    def floor(self, values: list[float]) -> float:
+        """The noise floor of one run's figure: half the binomial sd on `images` samples (0: none)."""
+        finite = [v for v in values if math.isfinite(v)]
+        if self.images is None or not finite:
+            return 0.0
+        return stats.binomial_floor(statistics.fmean(finite) if self.unit == "%" else 99.0, self.images)
+
     def pool_values(self, curves: list[SeedCurve], epochs: int) -> list[float]:
         return [v for v in (self.measure(c, epochs) for c in curves) if math.isfinite(v)]
 
@@ -257,6 +264,9 @@ class TestSpreadMeasure(_Measure):
     def span(self, epochs):
         return self.from_, self.to
 
+    def floor(self, values):
+        return 0.0  # a range of one run's epochs on the same test images: no binomial scale of its own
+
 
 class TrainFinalMeasure(_Measure):
     kind: Literal["train_accuracy_final"]
@@ -304,6 +314,9 @@ class TrainTestGapMeasure(_Measure):
 
     def span(self, epochs):
         return self.epoch, self.epoch
+
+    def floor(self, values):
+        return stats.binomial_floor(99.0)  # the test side's scale dominates the difference's
 
 
 class FirstEpochMeasure(_Measure):
@@ -439,12 +452,6 @@ class _Figure(_Claim, _Measure):
         else:
             text = f"{self.value:g}{self.unit}"
         return ("~" + text + " (estimated)") if self.estimated else text
-
-    def floor(self, values: list[float]) -> float:
-        finite = [v for v in values if math.isfinite(v)]
-        if self.images is None or not finite:
-            return 0.0
-        return stats.binomial_floor(statistics.fmean(finite) if self.unit == "%" else 99.0, self.images)
 
     def pooled(self, evidence: Evidence, values: list[float]) -> tuple[float, float] | None:
         """Pooled sd of this same measure over the README's runs in the same regime: runs whose mean error
@@ -584,9 +591,6 @@ class TestSpread(_Figure, TestSpreadMeasure):
     def default_id(self):
         return f"test-accuracy-spread-epochs{self.from_}-{self.to}"
 
-    def floor(self, values):
-        return 0.0  # a range of one run's epochs on the same test images: no binomial scale of its own
-
 
 class TrainFinal(_Figure, TrainFinalMeasure):
     kind: Literal["train_accuracy_final"]
@@ -610,9 +614,6 @@ class TrainTestGap(_Figure, TrainTestGapMeasure):
 
     def default_id(self):
         return f"train-test-gap-epoch{self.epoch}"
-
-    def floor(self, values):
-        return stats.binomial_floor(99.0)  # the test side's scale dominates the difference's
 
 
 class DoesNotConverge(_Figure, TestFinalMeasure):
@@ -890,9 +891,12 @@ class Comparison(_Claim):
             v = self.metric.measure(curve, epochs)
             return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
 
-        diffs = [value(mine[s], evidence.epochs) - value(theirs[s], other.epochs) for s in common]
+        these = [value(mine[s], evidence.epochs) for s in common]
+        those = [value(theirs[s], other.epochs) for s in common]
+        diffs = [a - b for a, b in zip(these, those)]
         sign = 1.0 if self.direction == "higher" else -1.0
-        p = stats.paired([sign * d for d in diffs])
+        # two runs' noise floors add in quadrature: the sd of a difference never counts below it
+        p = stats.paired([sign * d for d in diffs], math.hypot(self.metric.floor(these), self.metric.floor(those)))
         verdict = p.verdict(self.by) if all(math.isfinite(d) for d in diffs) else "inconclusive"
         identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
             same_run(mine[s], theirs[s]) for s in common)
@@ -909,8 +913,8 @@ class Comparison(_Claim):
         if identical:
             measured = f"identical runs (n={p.n})"
         rule = (f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
-                f"{self.by:g} in the claimed direction; smallest difference detectable at n={p.n}: "
-                + (f"{p.detectable:.2f}" if p.ci else "n/a"))
+                f"{self.by:g} in the claimed direction" + (f", {p.noise.text()}" if p.noise else "")
+                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a"))
         if identical:
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
                     "change does not alter training and the claimed difference is exactly zero")

@@ -49,13 +49,15 @@ class Noise:
 
 
 def noise(values: list[float], pooled: tuple[float, float] | None, floor: float) -> Noise:
-    """sigma = max(the seeds' sd, the README's pooled sd, the binomial floor), with the df of the one used."""
+    """Of the seeds' sd (df n-1), the README's pooled sd (its df) and the binomial floor (known: normal), the
+    one giving the widest 99% interval, t_{0.995, df} * sigma: a larger scale with fewer df never narrows it
+    (three seeds that agree slightly better than the floor do not buy a normal quantile)."""
     options = [Noise(floor, KNOWN_DF, "floor")]
     if len(values) > 1:
         options.append(Noise(statistics.stdev(values), len(values) - 1, "seeds"))
     if pooled is not None and pooled[1] > 0:
         options.append(Noise(pooled[0], pooled[1], "pooled"))
-    return max(options, key=lambda n: n.sigma)
+    return max(options, key=lambda n: t_quantile(0.995, n.df) * n.sigma)
 
 
 def pooled_sd(groups: list[list[float]]) -> tuple[float, float] | None:
@@ -155,9 +157,10 @@ def cap(verdict: str, n: int) -> str:
 class Paired:
     n: int
     mean: float            # mean difference, in the claimed direction (positive = as claimed)
-    sd: float
-    ci: Interval | None    # 95% paired-t interval; None below 2 pairs
+    sd: float              # the sd the interval uses: the differences' own, or the floor where larger
+    ci: Interval | None    # 95% interval; None below 2 pairs
     detectable: float      # half-width: the smallest difference this n tells from zero
+    noise: Noise | None = None
 
     def verdict(self, by: float) -> str:
         """supported: the CI clears `by`; contradicted: it lies wholly below `by`; inconclusive otherwise."""
@@ -170,14 +173,17 @@ class Paired:
         return "inconclusive"
 
 
-def paired(differences: list[float]) -> Paired:
-    """Mean of paired differences with its 95% t interval (t_{0.975, n-1} * sd / sqrt(n))."""
+def paired(differences: list[float], floor: float = 0.0) -> Paired:
+    """Mean of paired differences with its 95% interval: the wider of the paired-t interval,
+    t_{0.975, n-1} * sd / sqrt(n), and the floor's, z_{0.975} * floor / sqrt(n) (the noise floor of a
+    difference, a known scale), so a floor never narrows what the seeds say."""
     n = len(differences)
     if n == 0:
         return Paired(0, math.nan, math.nan, None, math.nan)
     mean = statistics.fmean(differences)
     if n < 2:
         return Paired(n, mean, math.nan, None, math.nan)
-    sd = statistics.stdev(differences)
-    half = t_quantile(0.975, n - 1) * sd / math.sqrt(n)
-    return Paired(n, mean, sd, Interval(mean - half, mean + half), half)
+    options = [Noise(statistics.stdev(differences), n - 1, "seeds"), Noise(floor, KNOWN_DF, "floor")]
+    sd = max(options, key=lambda o: t_quantile(0.975, o.df) * o.sigma)  # ties: the seeds
+    half = t_quantile(0.975, sd.df) * sd.sigma / math.sqrt(n)
+    return Paired(n, mean, sd.sigma, Interval(mean - half, mean + half), half, sd)

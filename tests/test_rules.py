@@ -63,6 +63,19 @@ def test_paired_differences():
     assert stats.paired([0.0, 0.0]).verdict(0.0) == "inconclusive"
 
 
+def test_a_paired_interval_never_counts_below_the_noise_floor_of_a_difference():
+    # three seeds that agree too well (sd 0.01): alone they would call a 0.04 pp loss
+    agreeing = [-0.04, -0.03, -0.05]
+    assert stats.paired(agreeing).verdict(0.0) == "contradicted"
+    floor = math.hypot(stats.binomial_floor(99.3), stats.binomial_floor(99.3))  # two runs at 99.3%: 0.059 pp
+    held = stats.paired(agreeing, floor)
+    assert held.verdict(0.0) == "inconclusive" and held.noise.source == "floor"
+    assert held.detectable == pytest.approx(stats.t_quantile(0.975, math.inf) * floor / math.sqrt(3))
+    # the floor never narrows what the seeds say: t(2) on sd 0.1 is wider than z on a floor of 0.15
+    spread = stats.paired([1.0, 1.1, 0.9], 0.15)
+    assert spread.noise.source == "seeds" and spread.detectable == pytest.approx(4.3027 * 0.1 / math.sqrt(3), rel=1e-4)
+
+
 def test_fewer_than_three_seeds_never_refute():
     assert stats.cap("refuted", 2) == "inconclusive" and stats.cap("refuted", 3) == "refuted"
     assert stats.epochs_verdict(stats.Interval(20, 20), [1.0, 1.0])[0] == "inconclusive"

@@ -897,7 +897,8 @@ class Comparison(_Claim):
         sign = 1.0 if self.direction == "higher" else -1.0
         # two runs' noise floors add in quadrature: the sd of a difference never counts below it
         p = stats.paired([sign * d for d in diffs], math.hypot(self.metric.floor(these), self.metric.floor(those)))
-        verdict = p.verdict(self.by) if all(math.isfinite(d) for d in diffs) else "inconclusive"
+        decidable = p.n >= stats.MIN_SEEDS_TO_REFUTE and all(math.isfinite(d) for d in diffs)
+        verdict = p.verdict(self.by) if decidable else "inconclusive"  # two pairs decide nothing
         identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
             same_run(mine[s], theirs[s]) for s in common)
         if identical:

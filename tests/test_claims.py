@@ -267,6 +267,12 @@ def test_bit_identical_runs_contradict_a_claimed_difference():
     assert one.verdict == "inconclusive"
 
 
+def test_two_common_seeds_decide_no_lesson():
+    mine = finals(99.37, 99.32)
+    two = comparison(direction="lower").judge(evidence(mine, other=others([99.62, 99.60])))  # -0.27 both times
+    assert two.verdict == "inconclusive" and two.extra["ci"][1] < 0  # the interval alone would have decided
+
+
 def test_first_epoch_comparisons_count_never_as_the_epoch_after_the_last():
     c = comparison(metric={"kind": "first_epoch_reaching", "threshold": 99}, direction="lower")
     mine = [curve(i, [99.1, 99.2]) for i in range(3)]

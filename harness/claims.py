@@ -901,24 +901,21 @@ class Comparison(_Claim):
         verdict = p.verdict(self.by) if decidable else "inconclusive"  # two pairs decide nothing
         identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
             same_run(mine[s], theirs[s]) for s in common)
-        if identical:
-            verdict = "contradicted"  # the same computation: the claimed difference is exactly zero, not noise
         raw = sign * p.mean + 0.0 if p.n else math.nan  # + 0.0: no "-0.00"
         ci = [sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0] if p.ci else None
         if ci:
             ci.sort()
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
-        readme = f"README {self.readme[0]:g} -> {self.readme[1]:g} ({self.readme[1] - self.readme[0]:+.2f}); " \
-            if self.readme else ""
-        if identical:
-            measured = f"identical runs (n={p.n})"
         rule = (f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
                 f"{self.by:g} in the claimed direction" + (f", {p.noise.text()}" if p.noise else "")
                 + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a"))
-        if identical:
+        if identical:  # the same computation: the claimed difference is exactly zero, not noise
+            verdict, measured = "contradicted", f"identical runs (n={p.n})"
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
                     "change does not alter training and the claimed difference is exactly zero")
+        readme = f"README {self.readme[0]:g} -> {self.readme[1]:g} ({self.readme[1] - self.readme[0]:+.2f}); " \
+            if self.readme else ""
         return self._result(
             band=ci, values=diffs, mean=raw if p.n else None, std=p.sd if p.n > 1 else None, verdict=verdict,
             measured=measured, detail=f"{readme}measured {measured}: {verdict}" + ("" if p.n >= 2 else

@@ -564,11 +564,13 @@ def spec_ids_of(nodeids) -> list[str]:
 
 def partners_of(specs: list[LoadedSpec], nodeids) -> set[str]:
     """The other specs of the comparison claims among `nodeids` (`test_claim[slug/name:claim]`)."""
-    wanted = {m.group(1) for nodeid in nodeids if (m := re.search(r"::test_claim\[([^\]]+)\]", nodeid))}
+    from harness.pytest_options import claim_of_node
+
+    wanted = {pair for nodeid in nodeids if (pair := claim_of_node(nodeid))}
     out = set()
     for loaded in specs:
         for claim in loaded.spec.claims:
-            if f"{loaded.id}:{claim.claim_id}" in wanted and hasattr(claim, "other_id"):
+            if (loaded.id, claim.claim_id) in wanted and hasattr(claim, "other_id"):
                 out.add(claim.other_id(loaded.id))
     return out
 

@@ -35,7 +35,13 @@ def claim_test_id(spec_id: str, claim_id: str) -> str:
     return f"{spec_id}:{claim_id}"
 
 
-CLAIM_NODE = re.compile(r"::test_claim\[(?P<spec>[^\]:]+):")
+CLAIM_NODE = re.compile(r"::test_claim\[(?P<spec>[^\]:]+):(?P<claim>[^\]]*)")
+
+
+def claim_of_node(nodeid: str) -> tuple[str, str] | None:
+    """(spec id, claim id) of a `test_claim[slug/name:claim]` node id, else None."""
+    match = CLAIM_NODE.search(nodeid)
+    return (match["spec"], match["claim"]) if match else None
 
 
 def spec_of_claim_node(nodeid: str) -> str | None:

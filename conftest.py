@@ -179,7 +179,9 @@ class _AuditProgress:
             return
         for key, value in report.user_properties:
             if key == "audit_claim":
-                line = self.progress.judged(json.loads(value)["spec"])
+                from harness.plan import trained_by
+
+                line = self.progress.judged(*trained_by(json.loads(value)))
                 if line:
                     self.write(line)
 

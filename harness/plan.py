@@ -431,11 +431,13 @@ class Progress:
         timed = all(s.seconds is not None for s in training)
         return cls({s.id: (s.seconds if timed else s.flops) or 0.0 for s in training})
 
-    def judged(self, spec_id: str, now: float | None = None) -> str | None:
-        """A line when a planned spec is judged for the first time; None otherwise."""
-        if spec_id not in self.work or spec_id in self.done:
+    def judged(self, *spec_ids: str, now: float | None = None) -> str | None:
+        """A line when a judged claim shows planned specs trained for the first time; None otherwise.
+        A comparison names both of its specs: its partner may have no claim of its own selected."""
+        fresh = {s for s in spec_ids if s in self.work} - self.done
+        if not fresh:
             return None
-        self.done.add(spec_id)
+        self.done |= fresh
         elapsed = (time.monotonic() if now is None else now) - self.started
         total = sum(self.work.values())
         done = sum(self.work[s] for s in self.done)
@@ -445,6 +447,13 @@ class Progress:
         if done <= 0 or total <= 0:
             return text
         return text + f", about {_duration(elapsed * (total - done) / done)} left"
+
+
+def trained_by(row: dict) -> list[str]:
+    """The specs a judged claim row shows trained: its own, and a judged comparison's other spec."""
+    other = row.get("extra", {}).get("other")
+    judged = row.get("verdict") not in ("not judged", "not run", "error")
+    return [row["spec"], other] if other and judged else [row["spec"]]
 
 
 # --------------------------------------------------------------------------- output

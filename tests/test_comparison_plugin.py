@@ -54,7 +54,8 @@ def test_selecting_a_comparison_brings_both_specs_runs_and_trains_each_once(tmp_
     assert alone.returncode == 0, alone.stdout + alone.stderr
     assert "inconclusive, as recorded: tiny/alpha:alpha-beats-beta" in alone.stdout
     assert "planned: 2 specs" in alone.stdout                          # the estimate counts the other spec
-    assert "progress: 1 of 2 planned specs trained" in alone.stdout    # the ETA line as alpha is judged
+    assert "progress: 2 of 2 planned specs trained" in alone.stdout    # the lesson shows both trained
+    assert "all trained" in alone.stdout
     assert sorted(p.name for p in (results / "records").glob("*.json")) == ["tiny--alpha.cpu.json",
                                                                           "tiny--beta.cpu.json"]
     record = json.loads((results / "records" / "tiny--alpha.cpu.json").read_text())

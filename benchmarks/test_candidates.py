@@ -18,6 +18,9 @@ lead to adopt, knowing which ones change results bitwise:
 * `flush denormals`         torch.set_flush_denormal(True) (changes results where denormals occur)
 * `foreach optimizer`       the same optimizer with foreach=True; the note says whether the parameters after
                             the timed steps are bitwise equal to the plain optimizer's
+* `ReLU out of place`       undoes the engine's in-place ReLUs (harness/model.py: a ReLU after a conv,
+                            BatchNorm or linear overwrites its input), to show what they buy; the note says
+                            whether the parameters after the timed steps are bitwise equal to the engine's
 * `eval: conv+BN folded`    evaluation only, each conv's BatchNorm folded into its weights (eval-only numerics);
                             its seed-samples/s are evaluated samples, against `eval: as is`
 """
@@ -44,7 +47,7 @@ SAMPLE_SHARE = {"sub20k/iteration1": 20}  # of --bench-samples, per seed and rou
 AUDIT_SEEDS = 3
 ROUNDS = 4  # paired rounds (audit plan, candidate), in ABBA order
 CANDIDATE_NAMES = ["audit plan", "stack 1", "stack 3", "stack 6", "stack 12", "memory format flipped",
-                   "torch.compile", "oneDNN off", "flush denormals", "foreach optimizer",
+                   "torch.compile", "oneDNN off", "flush denormals", "foreach optimizer", "ReLU out of place",
                    "eval: as is", "eval: conv+BN folded"]
 
 
@@ -64,13 +67,18 @@ def one_thread():
 class Trainer:
     """The engine's training step, set up as engine.train sets it up, with the candidate's change."""
 
-    def __init__(self, s, mnist_data, copies: int, channels_last: bool | None, compiled=False, foreach=None):
+    def __init__(self, s, mnist_data, copies: int, channels_last: bool | None, compiled=False, foreach=None,
+                 relu_out_of_place=False):
         device = torch.device("cpu")
         norm = s.recipe.normalization
         self.data = DeviceData(mnist_data, device, norm.mean if norm else 0.0, norm.std if norm else 1.0)
         self.fmt = torch.channels_last if channels_last else torch.contiguous_format
         seeds = list(range(copies))
         self.model = build_stacked(s.architecture, seeds).to(memory_format=self.fmt)
+        if relu_out_of_place:
+            for m in self.model.layers:
+                if isinstance(m, torch.nn.ReLU):
+                    m.inplace = False
         gens = [seed_generators(k, device) for k in seeds]
         self.model.set_dropout_generators([g["dropout"] for g in gens])
         if foreach is None:
@@ -154,6 +162,8 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
         kwargs["compiled"] = True
     elif candidate == "foreach optimizer":
         kwargs["foreach"] = True
+    elif candidate == "ReLU out of place":
+        kwargs["relu_out_of_place"] = True
     elif candidate == "oneDNN off":
         settings = _OneDNNOff
     elif candidate == "flush denormals":
@@ -217,11 +227,12 @@ def test_candidate(benchmark, recipe, candidate, data, pytestconfig, one_thread)
         ratio = sorted(ratios)[len(ratios) // 2]  # median of the paired rounds
         if candidate == "torch.compile":
             one_off = max(0.0, first - 2 * min(times) / steps)
-        if candidate == "foreach optimizer":  # the same steps with the plain optimizer: bitwise the same?
+        if candidate in ("foreach optimizer", "ReLU out of place"):  # the same steps, plain: bitwise the same?
             reference = Trainer(s, data, copies, channels_last)
             reference.run(trainer.position)
             same = all(torch.equal(a, b) for a, b in zip(trainer.model.parameters(), reference.model.parameters()))
-            note = "parameters bitwise equal to the plain optimizer's" if same else "parameters DIFFER (not bitwise-neutral)"
+            plain = "the plain optimizer's" if candidate == "foreach optimizer" else "the engine's"
+            note = f"parameters bitwise equal to {plain}" if same else "parameters DIFFER (not bitwise-neutral)"
         gflops = per_seed * train_flops_per_sample(s) / 1e9
     if candidate == "audit plan":
         note = f"stack {stack}, {'channels_last' if channels_last else 'contiguous'}; ratio: A/A control"

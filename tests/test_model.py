@@ -429,6 +429,36 @@ def test_train_mode_copy_equals_a_single_stacked_run(small_arch):
     assert not torch.allclose(out[0], other(xs[0])[0])  # dropout is live: another generator, other masks
 
 
+def test_in_place_relus_train_bit_for_bit_as_out_of_place_ones(small_arch):
+    """The engine's ReLUs overwrite a fresh conv, BatchNorm or linear output: the same bits, less memory."""
+    nets = [build_stacked(small_arch, SEEDS).train() for _ in range(2)]
+    relus = [m for m in nets[1].layers if isinstance(m, nn.ReLU)]
+    assert any(m.inplace for m in relus)
+    for m in relus:
+        m.inplace = False
+    optimizers = [torch.optim.SGD(net.parameters(), lr=0.05, momentum=0.9) for net in nets]
+    for net in nets:
+        net.set_dropout_generators(gens(10, 11, 12))
+    for step in range(3):
+        x = stack_inputs(inputs(3, seed=step))
+        for net, optimizer in zip(nets, optimizers):
+            optimizer.zero_grad()
+            net(x).pow(2).sum().backward()
+            optimizer.step()
+    for a, b in zip(nets[0].state_dict().values(), nets[1].state_dict().values()):
+        assert torch.equal(a, b)
+
+
+def test_only_a_relu_after_a_fresh_output_is_in_place():
+    arch = Architecture.model_validate({"layers": [
+        "relu", {"conv": {"out": 4, "kernel": 3}}, "relu", {"maxpool": 2}, "relu", "bn", "relu", {"dropout": 0.1},
+        "relu", "flatten", "relu", {"linear": 10}, "relu", "log_softmax"]})
+    layers = list(build_stacked(arch, SEEDS).layers)
+    after = [type(before).__name__ for before, m in zip([None, *layers], layers) if isinstance(m, nn.ReLU) and m.inplace]
+    assert after == ["Conv2d", "BatchNorm2d", "BatchedLinear"]  # never the input, a pooled map, a mask or a view
+    assert not any(m.inplace for m in build_model(arch) if isinstance(m, nn.ReLU))  # the plain reference is plain
+
+
 def test_dropout_masks_come_from_each_copys_generator():
     """Dropout2d zeroes whole channels of one copy; copy k's mask is drawn from generator k only."""
     drop = CopyDropout(3, 0.5, channelwise=True).train()

@@ -877,6 +877,15 @@ class Comparison(_Claim):
     def not_run(self):
         return self._result(verdict="not run", extra=self._story(self.other))
 
+    def _value(self, curve, epochs: int) -> float:
+        v = self.metric.measure(curve, epochs)
+        return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
+
+    def _rule(self, p, spec_id: str, other_id: str) -> str:
+        return (f"95% paired-t CI of {self.metric.describe()} ({spec_id} - {other_id}) against {self.by:g} in the "
+                f"claimed direction" + (f", {p.noise.text()}" if p.noise else "")
+                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a"))
+
     def judge(self, evidence):
         other_id = self.other_id(evidence.spec_id)
         other = evidence.other(other_id)
@@ -886,13 +895,8 @@ class Comparison(_Claim):
         mine = {c.seed: c for c in usable(evidence.curves, evidence.epochs)}
         theirs = {c.seed: c for c in usable(other.curves, other.epochs)}
         common = sorted(set(mine) & set(theirs))
-
-        def value(curve, epochs):
-            v = self.metric.measure(curve, epochs)
-            return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
-
-        these = [value(mine[s], evidence.epochs) for s in common]
-        those = [value(theirs[s], other.epochs) for s in common]
+        these = [self._value(mine[s], evidence.epochs) for s in common]
+        those = [self._value(theirs[s], other.epochs) for s in common]
         diffs = [a - b for a, b in zip(these, those)]
         sign = 1.0 if self.direction == "higher" else -1.0
         # two runs' noise floors add in quadrature: the sd of a difference never counts below it
@@ -902,14 +906,10 @@ class Comparison(_Claim):
         identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
             same_run(mine[s], theirs[s]) for s in common)
         raw = sign * p.mean + 0.0 if p.n else math.nan  # + 0.0: no "-0.00"
-        ci = [sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0] if p.ci else None
-        if ci:
-            ci.sort()
+        ci = sorted([sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0]) if p.ci else None
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
-        rule = (f"95% paired-t CI of {self.metric.describe()} ({evidence.spec_id} - {other_id}) against "
-                f"{self.by:g} in the claimed direction" + (f", {p.noise.text()}" if p.noise else "")
-                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a"))
+        rule = self._rule(p, evidence.spec_id, other_id)
         if identical:  # the same computation: the claimed difference is exactly zero, not noise
             verdict, measured = "contradicted", f"identical runs (n={p.n})"
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "

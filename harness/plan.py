@@ -451,9 +451,10 @@ class Progress:
 
 def trained_by(row: dict) -> list[str]:
     """The specs a judged claim row shows trained: its own, and a judged comparison's other spec."""
-    other = row.get("extra", {}).get("other")
-    judged = row.get("verdict") not in ("not judged", "not run", "error")
-    return [row["spec"], other] if other and judged else [row["spec"]]
+    from harness.claims import is_comparison
+
+    judged = is_comparison(row) and row.get("verdict") not in ("not judged", "not run", "error")
+    return [row["spec"], row["extra"]["other"]] if judged else [row["spec"]]
 
 
 # --------------------------------------------------------------------------- output

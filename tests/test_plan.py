@@ -166,14 +166,15 @@ def test_a_judged_comparison_counts_its_other_spec_as_trained():
     rows = [planning.SpecPlan("s/new", 1, 1, 1, 1.0, [1], 100.0), planning.SpecPlan("s/old", 1, 1, 1, 1.0, [1], 100.0)]
     progress = planning.Progress.of(planning.AuditPlan(rows, workers=1, threads=2, device="cpu"))
     progress.started = 0.0
-    lesson = {"spec": "s/new", "verdict": "inconclusive", "extra": {"other": "s/old"}}
+    lesson = {"spec": "s/new", "kind": "comparison", "verdict": "inconclusive", "extra": {"other": "s/old"}}
     # `pytest -k <lesson>` selects no claim of s/old: the lesson's row is the only sign that it trained
     assert planning.trained_by(lesson) == ["s/new", "s/old"]
     assert progress.judged(*planning.trained_by(lesson), now=60.0).endswith("2 of 2 planned specs trained, 60 s elapsed; "
                                                                               "all trained")
-    waiting = {"spec": "s/new", "verdict": "not judged", "extra": {"other": "s/old"}}
+    waiting = {**lesson, "verdict": "not judged"}
     assert planning.trained_by(waiting) == ["s/new"]               # the other spec has no run: nothing says it trained
-    assert planning.trained_by({"spec": "s/new", "verdict": "reproduced", "extra": {}}) == ["s/new"]
+    assert planning.trained_by({"spec": "s/new", "kind": "test_accuracy_final", "verdict": "reproduced",
+                                "extra": {}}) == ["s/new"]
 
 
 def test_spec_ids_come_from_claim_test_ids():

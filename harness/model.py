@@ -113,7 +113,7 @@ def build_stacked(arch: Architecture, seeds: list[int]) -> StackedNet:
 # Layers whose output is a fresh tensor that their own backward does not read (conv, linear and
 # BatchNorm backward read the input): a ReLU right after one may overwrite it. Bitwise the same results,
 # one allocation and one pass over memory less per ReLU (benchmarks/test_candidates.py, narrow recipes, one
-# thread: 1.05-1.17x per step beside two training processes, 1.00-1.03x on a quiet machine). Were a backward
+# thread: 1.05-1.17x per step beside two training processes, 1.00-1.02x on a quiet machine). Were a backward
 # ever to need the overwritten tensor, autograd's version check raises instead of computing a wrong gradient.
 _FRESH_OUTPUT = (nn.Conv2d, nn.Linear, nn.BatchNorm2d, BatchedLinear, FlatBatchNorm)
 

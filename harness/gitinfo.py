@@ -2,12 +2,15 @@
 
 A `git` command runs whatever `core.fsmonitor`, `core.hooksPath` and friends of the repository it finds
 say; a spec folder with its own `.git` would make recording a result run its code. This reads HEAD,
-the loose ref and `packed-refs` of the project root only (a worktree's `.git` file is followed).
+the loose ref and `packed-refs` of the project root only (a worktree's `.git` file is followed), and
+the index, to tell whether tracked files were edited since they were staged (`changed_files`).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
+import struct
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -70,3 +73,74 @@ def head_commit(root: Path = PROJECT_ROOT) -> str | None:
     if head.startswith("ref:"):
         return _ref(gdir, head[len("ref:"):].strip())
     return None
+
+
+# What a record's numbers depend on; results/ and docs change without changing a result.
+RESULT_PATHS = ("harness/", "specs/", "conftest.py", "pyproject.toml")
+_MAX_INDEX_BYTES = 64 << 20
+_REGULAR = (0o100644, 0o100755)
+
+
+def _index_entries(data: bytes):
+    """(path, mode, stage, skip_worktree, blob id) per entry of a version 2 or 3 index (SHA-1 ids).
+
+    Version 4 (prefix-compressed paths) and SHA-256 repositories raise ValueError: the caller reports unknown."""
+    if len(data) < 12 or data[:4] != b"DIRC":
+        raise ValueError("not a git index")
+    version, count = struct.unpack(">II", data[4:12])
+    if version not in (2, 3):
+        raise ValueError(f"index version {version}")
+    at = 12
+    for _ in range(count):
+        start = at
+        mode, = struct.unpack(">I", data[at + 24:at + 28])
+        blob = data[at + 40:at + 60].hex()
+        flags, = struct.unpack(">H", data[at + 60:at + 62])
+        at += 62
+        skip_worktree = False
+        if flags & 0x4000:  # extended flags (version 3)
+            extended, = struct.unpack(">H", data[at:at + 2])
+            skip_worktree = bool(extended & 0x4000)
+            at += 2
+        end = data.index(b"\0", at)
+        path = data[at:end].decode("utf-8", "surrogateescape")
+        at = start + ((end - start) // 8 + 1) * 8  # NUL padding to a multiple of 8 bytes
+        if at > len(data):
+            raise ValueError("truncated index")
+        yield path, mode, (flags >> 12) & 3, skip_worktree, blob
+
+
+def _blob_id(data: bytes) -> str:
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def changed_files(root: Path = PROJECT_ROOT, under: tuple[str, ...] = RESULT_PATHS) -> list[str] | None:
+    """Tracked files under `under` whose working copy differs from the index (edited, deleted, conflicted),
+    compared by content as git would without filters; None where the index cannot be read.
+
+    What `git diff --stat` shows, not what `git diff --cached` shows: edits staged but not committed are
+    not seen (that would need the commit's tree from the object store)."""
+    gdir = git_dir(Path(root))
+    if gdir is None:
+        return None
+    try:
+        with open(gdir / "index", "rb") as f:
+            data = f.read(_MAX_INDEX_BYTES)
+        entries = list(_index_entries(data))
+    except (OSError, ValueError, struct.error):
+        return None
+    changed = []
+    for path, mode, stage, skip_worktree, blob in entries:
+        if not path.startswith(under) or skip_worktree:
+            continue
+        if stage or mode not in _REGULAR:  # a conflict; symlinks and submodules are not the project's code
+            changed += [path] if stage else []
+            continue
+        try:
+            content = (Path(root) / path).read_bytes()
+        except OSError:
+            changed.append(path)  # deleted or unreadable
+            continue
+        if _blob_id(content) != blob:
+            changed.append(path)
+    return sorted(set(changed))

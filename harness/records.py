@@ -1,10 +1,11 @@
 """Run records: one JSON file per spec and device kind under results/records/.
 
 A record holds what a later reader needs to trust or diff a verdict: spec id,
-git commit, spec and training hashes, environment (torch, device, CUDA/cuDNN,
-determinism flags), seeds, per-epoch curves, per-claim values and verdicts,
-and wall time. Records are written atomically (temporary file + rename), so
-parallel workers never leave half a file, and each spec has its own file.
+git commit (and the tracked code or spec files edited beyond it), spec and
+training hashes, environment (torch, device, CUDA/cuDNN, determinism flags),
+seeds, per-epoch curves, per-claim values and verdicts, and wall time. Records
+are written atomically (temporary file + rename), so parallel workers never
+leave half a file, and each spec has its own file.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from harness.cache import TRAINING_SEMANTICS, atomic_write_text
 from harness.claims import ClaimResult
-from harness.gitinfo import head_commit
+from harness.gitinfo import changed_files, head_commit
 from harness.results import SpecRun
 from harness.specs import LoadedSpec
 
@@ -33,6 +34,7 @@ def build_record(loaded: LoadedSpec, run: SpecRun, results: list[ClaimResult], p
         "training_hash": loaded.training_hash,
         "semantics_version": TRAINING_SEMANTICS,
         "git_commit": head_commit(),  # the project's, read without running git
+        "git_changed": changed_files(),  # code or specs edited since staged: the commit alone does not say what ran
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "environment": run.environment,
         "device_kind": run.environment["device"].split(":")[0],

@@ -66,6 +66,8 @@ def _record_label(record: dict) -> str:
         label += f", subset of {record['options']['train_limit']}"
     if record.get("outcome", "ok") != "ok":
         label += f", {record['outcome']}"
+    if record.get("git_changed"):  # written from a tree with uncommitted code or spec edits
+        label += ", uncommitted code"
     return label
 
 

@@ -340,6 +340,64 @@ def test_the_commit_is_read_from_git_files_loose_packed_and_worktree(tmp_path):
             assert head_commit() == out.stdout.strip()
 
 
+def _git(repo, *args):
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@example.org", "-c", "core.autocrlf=false",
+                    *args], cwd=repo, check=True, capture_output=True)
+
+
+@pytest.mark.skipif(shutil.which("git") is None, reason="needs git to build an index")
+def test_files_edited_since_staged_are_found_as_git_diff_finds_them(tmp_path):
+    from harness.gitinfo import changed_files
+
+    repo = tmp_path / "repo"
+    for path, text in {"harness/engine.py": "x = 1\n", "specs/a/b.yaml": "k: v\n", "README.md": "docs\n",
+                       "conftest.py": "", "harness/run.sh": "#!/bin/sh\n"}.items():
+        (repo / path).parent.mkdir(parents=True, exist_ok=True)
+        (repo / path).write_text(text)
+    (repo / "harness" / "run.sh").chmod(0o755)
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "c")
+    assert changed_files(repo) == []
+    (repo / "harness" / "engine.py").write_text("x = 2\n")  # same size: found by content, not by stat
+    (repo / "README.md").write_text("more docs\n")  # not code: changes no result
+    (repo / "specs" / "a" / "b.yaml").unlink()
+    (repo / "harness" / "new.py").write_text("")  # untracked: as `git diff`, not seen
+    assert changed_files(repo) == ["harness/engine.py", "specs/a/b.yaml"]
+    diff = subprocess.run(["git", "diff", "--name-only", "--", "harness", "specs", "conftest.py"], cwd=repo,
+                          capture_output=True, text=True, check=True).stdout.split()
+    assert changed_files(repo) == sorted(diff)
+    _git(repo, "add", "harness/engine.py")  # staged: the documented blind spot (needs the commit's tree)
+    assert changed_files(repo) == ["specs/a/b.yaml"]
+    _git(repo, "update-index", "--index-version", "4")  # prefix-compressed paths: unknown, not "clean"
+    assert changed_files(repo) is None
+
+
+def test_an_unreadable_index_reads_as_unknown(tmp_path):
+    from harness.gitinfo import changed_files
+
+    assert changed_files(tmp_path) is None  # no repository
+    (tmp_path / ".git").mkdir()
+    assert changed_files(tmp_path) is None  # no index
+    (tmp_path / ".git" / "index").write_bytes(b"DIRC\x00\x00\x00\x02\x00\x00\x00\x05" + b"\x00" * 30)
+    assert changed_files(tmp_path) is None  # truncated
+
+
+def test_a_record_says_when_its_code_was_edited_beyond_its_commit(tmp_path, monkeypatch, tiny_mnist):
+    from harness import records
+    from harness.report import _record_label
+
+    monkeypatch.setattr(records, "changed_files", lambda: ["harness/engine.py"])
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny")
+    audit = Audit(device=torch.device("cpu"), results_dir=tmp_path / "r", train_subset=64, test_subset=64)
+    audit._mnist = tiny_mnist
+    audit.reproduce(load_spec(folder / "alpha.yaml"), [0])
+    record = json.loads((tmp_path / "r" / "records" / "tiny--alpha.cpu.json").read_text())
+    assert record["git_changed"] == ["harness/engine.py"]
+    assert _record_label(record).endswith(", uncommitted code")
+    assert "uncommitted" not in _record_label({**record, "git_changed": []})
+
+
 def test_a_failed_runs_traceback_reaches_the_pytest_output(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny")
     spec = specs / "alpha.yaml"

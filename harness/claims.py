@@ -94,7 +94,7 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Mark:
-    """Something a claim draws on a spec's plot: panel test|train, style point|span|line|curve."""
+    """Something a claim draws on a spec's plot: panel test|train|gap, style point|span|line|curve."""
 
     panel: str
     style: str
@@ -307,6 +307,7 @@ class TrainTestGapMeasure(_Measure):
 
     kind: Literal["train_test_gap"]
     unit: ClassVar[str] = " pp"
+    panel: ClassVar[str] = "gap"  # plotted as its own series: train minus test per epoch
     epoch: PosInt
 
     def measure(self, curve, epochs):
@@ -448,7 +449,8 @@ class _Figure(_Claim, _Measure):
     def claimed_text(self) -> str:
         if self.value is None:
             lo, hi = self.band
-            text = f">= {lo:g}{self.unit}" if hi >= 100 else f"{lo:g}-{hi:g}{self.unit}"
+            text = (f">= {lo:g}{self.unit}" if hi >= 100 else f"<= {hi:g}{self.unit}" if lo <= -100
+                    else f"{lo:g} to {hi:g}{self.unit}" if lo < 0 else f"{lo:g}-{hi:g}{self.unit}")
         else:
             text = f"{self.value:g}{self.unit}"
         return ("~" + text + " (estimated)") if self.estimated else text
@@ -517,7 +519,7 @@ class _Figure(_Claim, _Measure):
         first, last = self.span(epochs)
         label = f"{self.claim_id}: {self.claimed_text()}"
         out = []
-        if self.unit != "%":
+        if self.unit != "%" and self.panel != "gap":  # a spread has no per-epoch series to draw it beside
             return out
         if self.band is not None:
             out.append(Mark(self.panel, "span", (first - 0.3, last + 0.3), tuple(self.band), label + " (target)"))

@@ -259,20 +259,22 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
 
     epochs = int(record.get("epochs") or max(len(c["test_accuracy"]) for c in curves))
     marks: list[Mark] = [m for c in (spec.spec.claims if spec else []) for m in c.marks(epochs)]
-    panels = ["test"] + (["train"] if any(m.panel == "train" for m in marks) else [])
+    panels = ["test"] + [p for p in PANELS if p != "test" and any(m.panel == p for m in marks)]
     with plt.rc_context(NO_MATHTEXT):
         fig, axes = plt.subplots(len(panels), 1, figsize=(8.2, 3.3 * len(panels)), dpi=90, squeeze=False)
         for ax, panel in zip(axes[:, 0], panels):
-            key = "test_accuracy" if panel == "test" else "train_accuracy"
-            ys = _envelope(ax, curves, key)
+            series, ylabel, bounds = PANELS[panel]
+            ys = _envelope(ax, [series(c) for c in curves])
             zoom = []
             for i, m in enumerate(m for m in marks if m.panel == panel):
                 zoom += _draw_mark(ax, m, i, epochs)
-            low, high = _zoom(zoom, ys, epochs)
+            low, high = _zoom(zoom, ys, bounds)
+            if panel == "gap":
+                ax.axhline(0.0, color="grey", lw=0.8)
             ax.set_ylim(low, high)
             ax.set_xlim(0.5, epochs + 0.9)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel(f"{panel} accuracy (%)")
+            ax.set_ylabel(ylabel)
             ax.grid(alpha=0.3)
             ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
         axes[-1, 0].set_xlabel("epoch")
@@ -285,16 +287,29 @@ def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None
     return out
 
 
-def _envelope(ax, curves: list[dict], key: str) -> list[list[float]]:
-    """min-max band and mean of the seeds at each epoch; returns the per-epoch values."""
-    length = min(len(c.get(key) or []) for c in curves)
-    per_epoch = [[c[key][e] for c in curves if math.isfinite(c[key][e])] for e in range(length)]
+def _gap(curve: dict) -> list[float]:
+    train, test = curve.get("train_accuracy") or [], curve["test_accuracy"]
+    return [a - b for a, b in zip(train, test)]
+
+
+# panel -> (per-epoch series of one seed's curve, y label, y limits)
+PANELS = {
+    "test": (lambda c: c["test_accuracy"], "test accuracy (%)", (0.0, 100.5)),
+    "train": (lambda c: c.get("train_accuracy") or [], "train accuracy (%)", (0.0, 100.5)),
+    "gap": (_gap, "train - test (pp)", (-100.5, 100.5)),
+}
+
+
+def _envelope(ax, seeds: list[list[float]]) -> list[list[float]]:
+    """min-max band and mean of the seeds' series at each epoch; returns the per-epoch values."""
+    length = min(len(s) for s in seeds)
+    per_epoch = [[s[e] for s in seeds if math.isfinite(s[e])] for e in range(length)]
     xs = [e + 1 for e, vals in enumerate(per_epoch) if vals]
     per_epoch = [vals for vals in per_epoch if vals]
     if not xs:
         return []
     ax.fill_between(xs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color="tab:blue", alpha=0.2,
-                    lw=0, label=f"seeds min-max (n={len(curves)})")
+                    lw=0, label=f"seeds min-max (n={len(seeds)})")
     ax.plot(xs, [sum(v) / len(v) for v in per_epoch], color="tab:blue", lw=1.4, label="seeds mean")
     return per_epoch
 
@@ -313,7 +328,7 @@ def _draw_mark(ax, m: Mark, i: int, epochs: int) -> list[float]:
     elif m.style == "span":
         lo, hi = m.ys
         ax.fill_between([m.xs[0], m.xs[1]], lo, hi, color=color, alpha=0.12, lw=0, label=label)
-        return [lo] if hi >= 99.99 else [lo, hi]
+        return [y for y in (lo, hi) if abs(y) < 99.99]  # an open-ended band ("at least", "no gap") zooms on its edge
     elif m.style == "threshold":
         ax.hlines(m.ys[0], 0.5, epochs + 0.5, colors=color, linestyles=":", lw=1)
         ax.plot(m.xs[:1], m.ys[:1], marker="v", ms=7, ls="none", color=color, label=label)
@@ -323,15 +338,15 @@ def _draw_mark(ax, m: Mark, i: int, epochs: int) -> list[float]:
     return list(m.ys)
 
 
-def _zoom(claimed: list[float], per_epoch: list[list[float]], epochs: int) -> tuple[float, float]:
+def _zoom(claimed: list[float], per_epoch: list[list[float]], bounds: tuple[float, float]) -> tuple[float, float]:
     """Where the claims are: the claimed figures and the seeds over the second half of training."""
     late = [v for vals in per_epoch[len(per_epoch) // 2:] for v in vals]
     ys = [y for y in claimed + late if math.isfinite(y)]
     if not ys:
-        return 0.0, 100.5
+        return bounds
     low, high = min(ys), max(ys)
     pad = max(0.1, 0.12 * (high - low))
-    return max(0.0, low - pad), min(100.5, high + pad)
+    return max(bounds[0], low - pad), min(bounds[1], high + pad)
 
 
 def plot_forest(slug: str, stories: list[tuple[SpecReport, dict]], out: Path) -> Path | None:

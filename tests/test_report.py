@@ -139,3 +139,25 @@ def test_expectations_are_rederived_from_records_and_rewritten_in_place(tmp_path
                                    "band: [99, 100], where: test, expect: refuted")
     assert load_spec(alpha).spec.claims[1].expect == "refuted"
     assert changes(tmp_path / "results", specs_root=specs.parent) == []
+
+
+def test_a_train_test_gap_claim_gets_its_own_panel_zoomed_on_the_seeds_and_its_edge(tmp_path):
+    import struct
+
+    from harness.report import PANELS, _zoom, plot_record
+
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha",))
+    spec = specs / "alpha.yaml"
+    gap = "  - {kind: train_test_gap, epoch: 2, band: [-100, 0], where: test, expect: refuted}\n"
+    spec.write_text(spec.read_text().replace("claims:\n", "claims:\n" + gap))
+    loaded = load_spec(spec)
+    marks = [m for c in loaded.spec.claims for m in c.marks(2)]
+    target = [(m.panel, m.label) for m in marks if m.ys == (-100.0, 0.0)]
+    assert target == [("gap", "train-test-gap-epoch2: <= 0 pp (target)")]
+    path = fake_record(loaded, tmp_path / "results")
+    png = plot_record(json.loads(path.read_text()), loaded, tmp_path / "alpha.png")
+    width, height = struct.unpack(">II", png.read_bytes()[16:24])
+    assert height == round(2 * 3.3 * 90)  # test and gap panels
+    # the seeds' late gaps (-5 pp at epoch 2, as in fake_record) and the band's edge at 0; not its open end
+    low, high = _zoom([0.0], [[-10.0, -10.0], [-5.0, -5.0]], PANELS["gap"][2])
+    assert -6.0 < low < -5.0 and 0.0 < high < 1.0

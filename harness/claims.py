@@ -883,10 +883,14 @@ class Comparison(_Claim):
         v = self.metric.measure(curve, epochs)
         return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
 
-    def _rule(self, p, spec_id: str, other_id: str) -> str:
+    def _rule(self, p, spec_id: str, other_id: str, needed: int | None) -> str:
+        projection = "" if p.ci is None else (
+            f"; at this difference and sd, about {needed:,} paired seeds would decide" if needed else
+            f"; at this difference and sd, more than {stats.MAX_PROJECTED_SEEDS:,} paired seeds would be needed")
         return (f"95% paired-t CI of {self.metric.describe()} ({spec_id} - {other_id}) against {self.by:g} in the "
                 f"claimed direction" + (f", {p.noise.text()}" if p.noise else "")
-                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a"))
+                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a")
+                + projection)
 
     def judge(self, evidence):
         other_id = self.other_id(evidence.spec_id)
@@ -911,7 +915,8 @@ class Comparison(_Claim):
         ci = sorted([sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0]) if p.ci else None
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
-        rule = self._rule(p, evidence.spec_id, other_id)
+        needed = None if identical else stats.seeds_to_decide(p, self.by)
+        rule = self._rule(p, evidence.spec_id, other_id, needed)
         if identical:  # the same computation: the claimed difference is exactly zero, not noise
             verdict, measured = "contradicted", f"identical runs (n={p.n})"
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
@@ -924,7 +929,8 @@ class Comparison(_Claim):
                                                                                   "; fewer than 2 common seeds"),
             rule=rule,
             extra={**self._story(other_id), "common_seeds": common, "difference": raw if p.n else None,
-                   "ci": ci, "detectable": p.detectable if p.ci else None, "identical_runs": identical})
+                   "ci": ci, "detectable": p.detectable if p.ci else None, "identical_runs": identical,
+                   "seeds_to_decide": needed})
 
 
 def is_comparison(row: dict) -> bool:

@@ -27,6 +27,7 @@ from harness.cache import atomic_write, atomic_write_text
 from harness.claims import ClaimResult, Evidence, Mark, band_text, is_comparison, judge_all
 from harness.records import load_records
 from harness.specs import LoadedSpec, SpecError, load_all
+from harness.stats import MAX_PROJECTED_SEEDS
 from harness.verdicts import STALE, Judge, newest_records, planned_parameters
 
 VERDICT_RULE = ("a single reported figure is reproduced inside the 95% prediction interval of one new run "
@@ -34,6 +35,9 @@ VERDICT_RULE = ("a single reported figure is reproduced inside the 95% predictio
                 "0.01 pp), refuted outside the 99% interval (never with fewer than 3 seeds); a target on the share "
                 "of seeds meeting it; 'first epoch reaching X' against the seeds' range; a comparison on the 95% "
                 "paired-t interval of the per-seed differences. Rules and sources: README.md, 'Verdicts'")
+SEEDS_NOTE = ("Seeds to decide: the paired seeds at which the 95% interval would clear zero (or `by`) if the measured "
+              "difference and sd held. A projection for deciding whether more seeds are worth training, not a "
+              "prediction: the measured difference is itself uncertain (README.md, 'Verdicts').")
 
 
 # --------------------------------------------------------------------------- escaping
@@ -130,6 +134,15 @@ def _difference_text(row: dict) -> str:
     return f"{extra['difference']:+.2f}{span}{same}"
 
 
+def _seeds_text(row: dict) -> str:
+    """Paired seeds that would decide an undecided lesson if its measured difference and sd held."""
+    extra = row.get("extra") or {}
+    if row.get("verdict") != "inconclusive" or not extra.get("ci") or extra.get("identical_runs"):
+        return "-"
+    needed = extra.get("seeds_to_decide")
+    return f"~{needed:,}" if needed else f"> {MAX_PROJECTED_SEEDS:,}"
+
+
 def _readme_text(row: dict) -> str:
     readme = (row.get("extra") or {}).get("readme")
     if not readme:
@@ -174,15 +187,17 @@ def render_markdown(by_source, errors, by_spec, plots: dict[str, str] | None = N
         stories = _comparisons(items)
         if stories:
             lines += ["", "Story (comparisons between iterations, paired on common seeds):", "",
-                      "| change | README | measured difference [95% CI] | n | verdict | expected |",
-                      "|---|---|---|---|---|---|"]
+                      "| change | README | measured difference [95% CI] | n | seeds to decide | verdict | expected |",
+                      "|---|---|---|---|---|---|---|"]
             for item, r in stories:
                 extra = r.get("extra") or {}
                 change = f"{item.spec.name} vs {extra.get('other', '?').split('/')[-1]}: {extra.get('statement', '')}"
                 n = len(extra.get("common_seeds") or [])
                 mark = " **(changed)**" if _changed(r) else ""
                 lines.append(f"| {md(change)} | {md(_readme_text(r))} | {md(_difference_text(r))} | {n} | "
-                             f"{md(r['verdict'])}{mark} | {md(r['expected'])} |")
+                             f"{_seeds_text(r)} | {md(r['verdict'])}{mark} | {md(r['expected'])} |")
+            if any(_seeds_text(r) != "-" for _, r in stories):
+                lines += ["", SEEDS_NOTE]
             if slug in plots:
                 lines += ["", f"![comparisons of {md(slug)}]({plots[slug]})"]
         if findings:
@@ -423,14 +438,17 @@ def render_html(by_source, errors, spec_plots: dict[str, list[str]], forests: di
         stories = _comparisons(items)
         if stories:
             parts.append("<h3>Story</h3><table><tr><th>change</th><th>README</th><th>measured difference [95% CI]"
-                         "</th><th>n</th><th>verdict</th><th>expected</th></tr>")
+                         "</th><th>n</th><th>seeds to decide</th><th>verdict</th><th>expected</th></tr>")
             for item, r in stories:
                 extra = r.get("extra") or {}
                 change = f"{item.spec.name} vs {extra.get('other', '?').split('/')[-1]}: {extra.get('statement', '')}"
                 parts.append(f"<tr class='{_css(r)}'><td>{esc(change)}</td><td>{esc(_readme_text(r))}</td>"
                              f"<td>{esc(_difference_text(r))}</td><td>{len(extra.get('common_seeds') or [])}</td>"
-                             f"<td>{esc(r['verdict'])}</td><td>{esc(str(r['expected']))}</td></tr>")
+                             f"<td>{esc(_seeds_text(r))}</td><td>{esc(r['verdict'])}</td>"
+                             f"<td>{esc(str(r['expected']))}</td></tr>")
             parts.append("</table>")
+            if any(_seeds_text(r) != "-" for _, r in stories):
+                parts.append(f"<p>{esc(SEEDS_NOTE)}</p>")
             if slug in forests:
                 parts.append(f"<img src='{esc(forests[slug])}' alt='{esc(slug)} comparisons'>")
         for item in items:

@@ -73,12 +73,28 @@ def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
     report = report_of(tmp_path, specs)
     row = next(line for line in report.splitlines() if line.startswith("| alpha vs beta"))
     assert row == ("| alpha vs beta: alpha \\| ends &lt;b>higher&lt;/b> | 90 -> 95 (+5.00) | "
-                   "+1.00 [+0.75, +1.25] | 3 | supported **(changed)** | inconclusive |")
+                   "+1.00 [+0.75, +1.25] | 3 | - | supported **(changed)** | inconclusive |")
+    assert "Seeds to decide:" not in report  # nothing undecided to project
     assert "![comparisons of tiny](plots/tiny--comparisons.png)" in report
     assert "| tiny | 1 | 1 | 0 | 0 | 0 | 3 |" in report  # the stories tally: one lesson, supported, n=3
     assert (tmp_path / "results" / "plots" / "tiny--comparisons.png").stat().st_size > 1000
     record = json.loads((tmp_path / "results" / "records" / "tiny--alpha.cpu.json").read_text())
     assert record["claims"][0]["kind"] == "test_accuracy_final"  # records carry results as JSON (this one stored)
+
+
+def test_an_undecided_lesson_shows_the_seeds_that_would_decide_it(tmp_path):
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
+    alpha = specs / "alpha.yaml"
+    alpha.write_text(alpha.read_text().replace("fidelity:\n", COMPARISON + "fidelity:\n", 1))
+    # differences +0.5, -0.3, +0.4: mean +0.2, sd 0.436; 0.2 = t * 0.436 / sqrt(n) near n = 21
+    fake_record(load_spec(alpha), tmp_path / "results", finals=(95.5, 94.7, 95.4))
+    fake_record(load_spec(specs / "beta.yaml"), tmp_path / "results", finals=(95.0, 95.0, 95.0))
+    report = report_of(tmp_path, specs)
+    row = next(line for line in report.splitlines() if line.startswith("| alpha vs beta"))
+    assert "| +0.20 [-0.88, +1.28] | 3 | ~21 | inconclusive |" in row
+    assert "Seeds to decide:" in report
+    page = (tmp_path / "results" / "report.html").read_text()
+    assert "<td>~21</td>" in page
 
 
 def test_every_plot_the_page_shows_exists_and_every_record_has_one(tmp_path):

@@ -77,10 +77,8 @@ class Audit:
         """`--seeds auto`: the next step of the ladder (3 -> 5 -> 10, capped), or None at the cap."""
         if not self.adaptive:
             return None
-        bigger = [n for n in AUTO_STEPS if len(seeds) < n <= self.max_seeds]
-        if not bigger and len(seeds) < self.max_seeds:
-            bigger = [self.max_seeds]
-        return more_seeds(seeds, bigger[0]) if bigger else None
+        step = next_step(len(seeds), self.max_seeds)
+        return more_seeds(seeds, step) if step else None
 
     def committed_record(self, loaded: LoadedSpec) -> dict | None:
         """The spec's record on this device kind, whose seeds the runner reuses (none with --no-cache)."""
@@ -178,6 +176,53 @@ class Audit:
 
 AUTO = "auto"
 AUTO_STEPS = (3, 5, 10)  # seeds where a verdict is undecided (issue: seeds where they decide)
+
+
+def next_step(n: int, max_seeds: int) -> int | None:
+    """The ladder's next seed count after n (3 -> 5 -> 10, then the cap), or None at the cap."""
+    bigger = [s for s in AUTO_STEPS if n < s <= max_seeds]
+    if not bigger and n < max_seeds:
+        return max_seeds
+    return bigger[0] if bigger else None
+
+
+def auto_seeds(specs: list[LoadedSpec], records: list[dict], device_kind: str = "cpu",
+               max_seeds: int = 10) -> dict[str, list[int]]:
+    """Spec id -> the seeds a `--seeds auto` sitting trains it to at least, judged from `records` (the
+    harness plan's price of the next sitting). A spec without a fresh complete record starts the ladder;
+    an undecided own claim takes the next step; an undecided lesson brings the spec with fewer seeds up to
+    the other's, or both to the next step. A verdict still undecided after that step climbs on to the cap
+    in the same sitting, which no estimate can know in advance."""
+    judge = Judge.from_records(specs, records)
+    have = {sid: run.seeds for (sid, kind), run in judge.runs.items() if kind == device_kind and run.full}
+    target: dict[str, int] = {}
+
+    def grow(spec_id: str, n: int | None) -> None:
+        if n:
+            target[spec_id] = max(target.get(spec_id, 0), n)
+
+    for loaded in specs:
+        seeds = have.get(loaded.id)
+        if seeds is None:
+            grow(loaded.id, AUTO_STEPS[0])
+            continue
+        for r in judge.judge(loaded, judge.runs[(loaded.id, device_kind)]):
+            if r.verdict != "inconclusive":
+                continue
+            if r.kind != "comparison":
+                grow(loaded.id, next_step(len(seeds), max_seeds))
+                continue
+            other = (r.extra or {}).get("other")
+            mine, theirs = len(seeds), len(have.get(other) or [])
+            step = max(mine, theirs) if theirs and mine != theirs else next_step(mine, max_seeds)
+            grow(loaded.id, step)
+            grow(other, step)
+    out = {}
+    for loaded in specs:
+        seeds = have.get(loaded.id) or []
+        n = target.get(loaded.id, len(seeds))
+        out[loaded.id] = more_seeds(seeds or loaded.spec.seed_values, n) if n > len(seeds) else seeds
+    return out
 
 
 def more_seeds(seeds: list[int], n: int) -> list[int]:

@@ -37,6 +37,7 @@ from pathlib import Path
 import torch
 
 from harness.cache import ResultsCache, atomic_write_text
+from harness.option_types import seed_cap, seed_count
 from harness.specs import LoadedSpec
 
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
@@ -351,10 +352,12 @@ def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int
               device: torch.device | None = None, cache: ResultsCache | None = None,
               results_dir: Path | None = None, stack: int | None = None,
               train_subset: int | None = None, test_subset: int | None = None, calibrate: bool = True,
-              recalibrate: bool = False, calibration_root: Path | None = None, log=None) -> AuditPlan:
+              recalibrate: bool = False, calibration_root: Path | None = None, log=None,
+              seed_values: dict[str, list[int]] | None = None) -> AuditPlan:
     """FLOPs and estimated wall time of reproducing `specs` (the threads each of `workers` processes gets,
     as harness.audit.threads_for_worker gives them). Seeds in `cache` or in a committed record under
-    `results_dir` cost nothing; with neither, every seed is counted."""
+    `results_dir` cost nothing; with neither, every seed is counted. `seed_values` (spec id -> seeds, as
+    harness.audit.auto_seeds gives them) overrides `seeds` for the specs it names."""
     from harness.engine import RunOptions
     from harness.recipe import steps_per_epoch
     from harness.records import read_record, record_path
@@ -373,7 +376,7 @@ def make_plan(specs: list[LoadedSpec], *, seeds: int | None = None, workers: int
     try:
         for loaded in specs:
             spec = loaded.spec
-            seed_list = list(range(seeds)) if seeds else spec.seed_values
+            seed_list = (seed_values or {}).get(loaded.id) or (list(range(seeds)) if seeds else spec.seed_values)
             size, channels_last = plan_for(device, spec, len(seed_list), stack)
             record = read_record(record_path(results_dir, loaded, device.type)) if results_dir is not None else None
             cached = reused_seeds(loaded, seed_list, options, cache, record)
@@ -511,7 +514,10 @@ def add_command(sub) -> None:
     p = sub.add_parser("plan", help="FLOPs and estimated wall time of reproducing specs, before training")
     p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
                    help="only specs whose id matches (substrings with and/or/not, as pytest -k)")
-    p.add_argument("--seeds", type=int, default=None, help="seeds per spec (default: the spec's)")
+    p.add_argument("--seeds", type=seed_count, default=None,
+                   help="seeds per spec, or `auto`: the next step of the 3 -> 5 -> 10 ladder for the specs the "
+                        "committed records leave undecided (default: the spec's)")
+    p.add_argument("--max-seeds", type=seed_cap, default=10, help="the cap of --seeds auto")
     p.add_argument("--workers", type=int, default=1, help="parallel processes, as pytest -n N (default 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
     p.add_argument("--stack", type=int, default=None, help="seeds per stacked model (default: the audit's plan)")
@@ -527,7 +533,7 @@ def add_command(sub) -> None:
 
 
 def cmd_plan(args) -> int:
-    from harness.audit import resolve_device
+    from harness.audit import AUTO, resolve_device
     from harness.specs import load_all
 
     try:
@@ -535,8 +541,8 @@ def cmd_plan(args) -> int:
     except KeywordError as exc:
         print(exc, file=sys.stderr)
         return 2
-    if args.workers < 1 or (args.seeds is not None and args.seeds < 1):
-        print("--workers and --seeds must be at least 1", file=sys.stderr)
+    if args.workers < 1:
+        print("--workers must be at least 1", file=sys.stderr)
         return 2
     loaded, errors = load_all(args.specs)
     for e in errors:
@@ -545,19 +551,40 @@ def cmd_plan(args) -> int:
     if not chosen:
         print(f"no spec matches -k {args.keyword!r}", file=sys.stderr)
         return 1
-    plan = make_plan(chosen, seeds=args.seeds, workers=args.workers, device=resolve_device(args.device),
+    device = resolve_device(args.device)
+    seed_values = auto_seed_values(loaded, None if args.no_cache else args.results, device, args.max_seeds) \
+        if args.seeds == AUTO else None
+    plan = make_plan(chosen, seeds=None if args.seeds == AUTO else args.seeds, workers=args.workers, device=device,
                      cache=None if args.no_cache else ResultsCache(args.audit_cache),
                      results_dir=None if args.no_cache else args.results, stack=args.stack,
                      calibrate=not args.no_calibrate, calibration_root=args.audit_cache,
-                     recalibrate=args.recalibrate, log=lambda m: print(m, file=sys.stderr))
+                     recalibrate=args.recalibrate, log=lambda m: print(m, file=sys.stderr), seed_values=seed_values)
     if args.json:
         json.dump({"specs": [{**s.__dict__, "flops": s.flops} for s in plan.specs], "workers": plan.workers,
                    "threads": plan.threads, "device": plan.device, "flops": plan.flops, "seconds": plan.seconds},
                   sys.stdout, indent=2)
         print()
     else:
+        if seed_values is not None:
+            print(AUTO_NOTE.format(cap=args.max_seeds))
         print(format_plan(plan))
     return 1 if errors else 0
+
+
+AUTO_NOTE = ("--seeds auto: each spec at the next step of the 3 -> 5 -> 10 ladder that its records' undecided "
+             "verdicts ask for (a lesson's two specs together); a verdict still undecided after it climbs on to "
+             "{cap} seeds in the same sitting, which this estimate cannot know.")
+
+
+def auto_seed_values(specs: list[LoadedSpec], results_dir: Path | None, device: torch.device,
+                     max_seeds: int) -> dict[str, list[int]]:
+    """`--seeds auto`'s seeds per spec for the next sitting, judged from the committed records (none: the
+    ladder's first step everywhere)."""
+    from harness.audit import auto_seeds
+    from harness.records import load_records
+
+    records = load_records(results_dir) if results_dir is not None else []
+    return auto_seeds(specs, records, device.type, max_seeds)
 
 
 def spec_ids_of(nodeids) -> list[str]:
@@ -588,11 +615,11 @@ def partners_of(specs: list[LoadedSpec], nodeids) -> set[str]:
 def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir: Path, write) -> Progress | None:
     """Print the estimate as `pytest --reproduce` starts, for the specs whose claim tests will run; the
     returned Progress turns each spec's first judged claim into an ETA line."""
-    from harness.audit import AUTO, AUTO_STEPS, resolve_device
+    from harness.audit import AUTO, resolve_device
 
     ids = set(spec_ids_of(nodeids))
     ids |= partners_of(specs, nodeids)  # a selected lesson trains its other spec too
-    specs = [s for s in specs if s.id in ids]
+    all_specs, specs = specs, [s for s in specs if s.id in ids]
     if not specs:
         return None
     cache_dir = config.getoption("audit_cache")
@@ -605,14 +632,15 @@ def announce(config, specs: list[LoadedSpec], nodeids, workers: int, results_dir
             write("planned: calibrating the estimate (a few training steps per model, once per machine)")
 
     try:
-        seeds = config.getoption("seeds")
-        plan = make_plan(specs, seeds=AUTO_STEPS[0] if seeds == AUTO else seeds, workers=max(1, workers),  # auto: first step
-                         device=resolve_device(config.getoption("device")),
+        seeds, device = config.getoption("seeds"), resolve_device(config.getoption("device"))
+        seed_values = auto_seed_values(all_specs, None if refresh else results_dir, device,
+                                       config.getoption("max_seeds")) if seeds == AUTO else None
+        plan = make_plan(specs, seeds=None if seeds == AUTO else seeds, workers=max(1, workers), device=device,
                          cache=None if refresh else ResultsCache(Path(cache_dir) if cache_dir else None),
                          results_dir=None if refresh else results_dir, stack=config.getoption("stack"),
                          calibration_root=Path(cache_dir) if cache_dir else None,
                          train_subset=config.getoption("train_subset"), test_subset=config.getoption("test_subset"),
-                         log=log)
+                         log=log, seed_values=seed_values)
     except Exception as exc:  # an estimate must never stop the audit
         write(f"planned: {len(specs)} specs (no estimate: {type(exc).__name__}: {exc})")
         return None

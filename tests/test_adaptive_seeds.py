@@ -110,3 +110,58 @@ def test_harness_run_auto_grows_an_undecided_lesson_like_pytest(tmp_path, capsys
     assert "beta-beats-alpha" in out and "(n=5)" in out
     seeds = {p.name: json.loads(p.read_text())["seeds"] for p in (results / "records").glob("*.json")}
     assert seeds == {"tiny--alpha.cpu.json": [0, 1, 2, 3, 4], "tiny--beta.cpu.json": [0, 1, 2, 3, 4]}
+
+
+def recorded(loaded, results_dir, finals):
+    """A record of `loaded` with one seed per final accuracy (two epochs), as a finished run writes it."""
+    from harness.records import build_record, write_record
+    from harness.results import SeedCurve
+
+    curves = [SeedCurve(s, test_accuracy=[90.0, v], test_loss=[0.5, 0.3], train_accuracy=[80.0, 90.0],
+                        train_loss=[0.6, 0.4], lr=[0.05, 0.05]) for s, v in enumerate(finals)]
+    from harness.environment import capture
+
+    run = SpecRun(loaded.id, list(range(len(finals))), curves, [False] * len(finals), 1.0, 2,
+                  capture(torch.device("cpu")))  # this machine's: the plan reuses the record's seeds
+    write_record(results_dir, loaded, build_record(loaded, run, [], 90))
+
+
+@pytest.mark.parametrize(("beta_finals", "cap", "wanted"), [
+    ((95.5, 94.7, 95.4, 95.1, 94.8), 10, {"alpha": 5, "beta": 5}),        # lesson undecided: alpha catches up
+    ((96.0, 96.1, 95.9, 96.0, 96.2), 10, {"alpha": 3, "beta": 5}),        # lesson decided: nothing grows
+])
+def test_the_plan_of_an_auto_sitting_follows_the_records_verdicts(tmp_path, beta_finals, cap, wanted):
+    from harness.audit import auto_seeds
+    from harness.records import load_records
+
+    alpha, beta = lesson_specs(tmp_path)
+    gamma_path = alpha.path.parent / "gamma.yaml"
+    # gamma: first no record at all, then a target one of three seeds meets (a minority, too few to refute)
+    gamma_path.write_text(alpha.path.read_text().replace("band: [0, 100]", "band: [95.2, 100]"))
+    gamma = load_spec(gamma_path)
+    results = tmp_path / "results"
+    recorded(alpha, results, (95.0, 95.0, 95.0))
+    recorded(beta, results, beta_finals)
+    specs = [alpha, beta, gamma]
+    sizes = {sid.split("/")[-1]: len(s) for sid, s in auto_seeds(specs, load_records(results), "cpu", cap).items()}
+    assert sizes == {**wanted, "gamma": 3}  # no record: the ladder's first step
+    recorded(gamma, results, (95.0, 95.0, 95.5))
+    assert len(auto_seeds(specs, load_records(results), "cpu", cap)[gamma.id]) == 5  # undecided own claim
+    assert len(auto_seeds(specs, load_records(results), "cpu", 3)[gamma.id]) == 3  # at the cap
+
+
+def test_harness_plan_prices_the_next_auto_sitting(tmp_path, capsys):
+    from harness.cli import main
+
+    alpha, beta = lesson_specs(tmp_path)
+    recorded(alpha, tmp_path / "results", (95.0, 95.0, 95.0))
+    recorded(beta, tmp_path / "results", (95.5, 94.7, 95.4, 95.1, 94.8))
+    args = ["plan", "--specs", str(tmp_path / "specs"), "--results", str(tmp_path / "results"), "--seeds", "auto",
+            "--no-calibrate", "--audit-cache", str(tmp_path / "cache")]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("--seeds auto:")
+    rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines() if line.startswith("tiny/")}
+    assert rows == {"tiny/alpha": ["5", "2"], "tiny/beta": ["5", "0"]}  # seeds, to train
+    with pytest.raises(SystemExit):
+        main(args + ["--max-seeds", "auto"])

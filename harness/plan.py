@@ -25,6 +25,7 @@ The pytest plugin prints the same estimate when `--reproduce` starts
 
 from __future__ import annotations
 
+import ast
 import hashlib
 import json
 import os
@@ -32,6 +33,7 @@ import re
 import sys
 import time
 from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 
 import torch
@@ -164,12 +166,37 @@ class FlopCounts:
 
 # --------------------------------------------------------------------------- calibration
 
+# The modules whose code runs in a training step: a change to them can change its speed.
+TIMED_MODULES = ("engine", "model", "stacked", "layers", "recipe", "augment", "data")
+HARNESS_DIR = Path(__file__).resolve().parent
+
+
+@cache
+def code_key(root: Path = HARNESS_DIR, modules: tuple[str, ...] = TIMED_MODULES) -> str:
+    """A hash of the training-step modules' syntax trees without docstrings: edits to code re-time the
+    step (a timing cache, so a stale entry misleads the plan), edits to comments or docs do not."""
+    digest = hashlib.sha256()
+    for name in modules:
+        try:
+            tree = ast.parse((Path(root) / f"{name}.py").read_text(encoding="utf-8"))
+        except (OSError, SyntaxError, ValueError):
+            digest.update(f"{name}: unreadable".encode())
+            continue
+        for node in ast.walk(tree):
+            body = getattr(node, "body", None)
+            if (isinstance(body, list) and body and isinstance(body[0], ast.Expr)
+                    and isinstance(body[0].value, ast.Constant) and isinstance(body[0].value.value, str)):
+                node.body = body[1:] or [ast.Pass()]  # the docstring
+        digest.update(ast.dump(tree).encode())
+    return digest.hexdigest()[:16]
+
+
 def machine_key(device: torch.device, threads: int) -> dict:
-    """What a calibration depends on besides the training shape."""
+    """What a calibration depends on besides the training shape (the training code included)."""
     from harness.environment import device_name
 
     return {"device": device.type, "device_name": device_name(device), "cpu_count": os.cpu_count(),
-            "torch": torch.__version__, "threads": threads, "method": CALIBRATION_METHOD}
+            "torch": torch.__version__, "threads": threads, "method": CALIBRATION_METHOD, "code": code_key()}
 
 
 def shape_key(loaded: LoadedSpec, copies: int, channels_last: bool | None) -> str:

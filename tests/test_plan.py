@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 from _support import write_tiny_specs
 
 from harness import plan as planning
@@ -206,3 +207,17 @@ def test_last_run_comes_from_the_record():
     assert planning.last_run(record) == (694.6, 2)
     assert planning.last_run({"train_seconds": 5}) == (5.0, 0)
     assert planning.last_run(None) is None and planning.last_run({"train_seconds": "x"}) is None
+
+
+def test_calibrations_follow_the_training_code_not_its_comments(tmp_path):
+    def key(source):
+        (tmp_path / "engine.py").write_text(source)
+        planning.code_key.cache_clear()
+        return planning.code_key(tmp_path, ("engine",))
+
+    base = key('"""Module."""\ndef step(x):\n    """Doc."""\n    return x + 1  # why\n')
+    assert key('"""Other words."""\ndef step(x):\n    # a new comment\n    return x + 1\n') == base
+    assert key('def step(x):\n    return x + 2\n') != base
+    assert key('def step(x):\n    """Only a docstring."""\n') == key('def step(x):\n    pass\n')
+    planning.code_key.cache_clear()
+    assert planning.machine_key(torch.device("cpu"), 1)["code"] == planning.code_key()  # the real modules

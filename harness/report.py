@@ -139,6 +139,8 @@ def _seeds_text(row: dict) -> str:
     extra = row.get("extra") or {}
     if row.get("verdict") != "inconclusive" or not extra.get("ci") or extra.get("identical_runs"):
         return "-"
+    if extra["ci"][0] == extra["ci"][1]:  # every pair the same difference, exactly `by`: more of them never decide
+        return "never (every pair tied)"
     needed = extra.get("seeds_to_decide")
     return f"~{needed:,}" if needed else f"> {MAX_PROJECTED_SEEDS:,}"
 

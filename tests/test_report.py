@@ -7,7 +7,7 @@ from _support import write_tiny_specs
 
 from harness.claims import ClaimResult
 from harness.records import build_record, load_records, write_record
-from harness.report import md, write_report
+from harness.report import _seeds_text, md, write_report
 from harness.results import SeedCurve, SpecRun
 from harness.specs import load_spec
 
@@ -95,6 +95,11 @@ def test_an_undecided_lesson_shows_the_seeds_that_would_decide_it(tmp_path):
     assert "Seeds to decide:" in report
     page = (tmp_path / "results" / "report.html").read_text()
     assert "<td>~21</td>" in page
+    # epochs to a threshold have no floor: every seed reaching it in the same epoch in both specs is a tie
+    # no number of seeds can break (and not identical runs, whose curves would match everywhere)
+    tied = {"verdict": "inconclusive", "extra": {"ci": [0.0, 0.0], "difference": 0.0, "seeds_to_decide": None}}
+    assert _seeds_text(tied) == "never (every pair tied)"
+    assert _seeds_text({**tied, "verdict": "supported"}) == "-"
 
 
 def test_every_plot_the_page_shows_exists_and_every_record_has_one(tmp_path):

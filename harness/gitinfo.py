@@ -78,13 +78,14 @@ def head_commit(root: Path = PROJECT_ROOT) -> str | None:
 # What a record's numbers depend on; results/ and docs change without changing a result.
 RESULT_PATHS = ("harness/", "specs/", "conftest.py", "pyproject.toml")
 _MAX_INDEX_BYTES = 64 << 20
+SHA256_REPO = re.compile(r"^\s*objectformat\s*=\s*sha256\s*$", re.IGNORECASE | re.MULTILINE)
 _REGULAR = (0o100644, 0o100755)
 
 
 def _index_entries(data: bytes):
     """(path, mode, stage, skip_worktree, blob id) per entry of a version 2 or 3 index (SHA-1 ids).
 
-    Version 4 (prefix-compressed paths) and SHA-256 repositories raise ValueError: the caller reports unknown."""
+    Version 4 (prefix-compressed paths) raises ValueError: the caller reports unknown."""
     if len(data) < 12 or data[:4] != b"DIRC":
         raise ValueError("not a git index")
     version, count = struct.unpack(">II", data[4:12])
@@ -121,8 +122,8 @@ def changed_files(root: Path = PROJECT_ROOT, under: tuple[str, ...] = RESULT_PAT
     What `git diff --stat` shows, not what `git diff --cached` shows: edits staged but not committed are
     not seen (that would need the commit's tree from the object store)."""
     gdir = git_dir(Path(root))
-    if gdir is None:
-        return None
+    if gdir is None or SHA256_REPO.search(_read(_common_dir(gdir) / "config") or ""):
+        return None  # 32-byte ids: entries laid out differently
     try:
         with open(gdir / "index", "rb") as f:
             data = f.read(_MAX_INDEX_BYTES)

@@ -371,6 +371,11 @@ def test_files_edited_since_staged_are_found_as_git_diff_finds_them(tmp_path):
     assert changed_files(repo) == ["specs/a/b.yaml"]
     _git(repo, "update-index", "--index-version", "4")  # prefix-compressed paths: unknown, not "clean"
     assert changed_files(repo) is None
+    _git(repo, "update-index", "--index-version", "2")
+    assert changed_files(repo) == ["specs/a/b.yaml"]
+    config = repo / ".git" / "config"  # a SHA-256 repository lays entries out with 32-byte ids: unknown
+    config.write_text(config.read_text() + "[extensions]\n\tobjectFormat = sha256\n")
+    assert changed_files(repo) is None
 
 
 def test_an_unreadable_index_reads_as_unknown(tmp_path):

@@ -64,14 +64,19 @@ def test_a_record_of_an_older_training_is_stale_not_judged(tmp_path):
     assert "3 of 3 seeds" not in report
 
 
-def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
+def lesson_report(tmp_path, alpha_finals, beta_finals) -> tuple[str, str]:
+    """REPORT.md of alpha (with the comparison against beta) and beta, and the lesson's story row."""
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
     alpha = specs / "alpha.yaml"
     alpha.write_text(alpha.read_text().replace("fidelity:\n", COMPARISON + "fidelity:\n", 1))
-    fake_record(load_spec(alpha), tmp_path / "results", finals=(95.0, 95.5, 96.0))
-    fake_record(load_spec(specs / "beta.yaml"), tmp_path / "results", finals=(94.0, 94.4, 95.1))
+    fake_record(load_spec(alpha), tmp_path / "results", finals=alpha_finals)
+    fake_record(load_spec(specs / "beta.yaml"), tmp_path / "results", finals=beta_finals)
     report = report_of(tmp_path, specs)
-    row = next(line for line in report.splitlines() if line.startswith("| alpha vs beta"))
+    return report, next(line for line in report.splitlines() if line.startswith("| alpha vs beta"))
+
+
+def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
+    report, row = lesson_report(tmp_path, (95.0, 95.5, 96.0), (94.0, 94.4, 95.1))
     assert row == ("| alpha vs beta: alpha \\| ends &lt;b>higher&lt;/b> | 90 -> 95 (+5.00) | "
                    "+1.00 [+0.75, +1.25] | 3 | - | supported **(changed)** | inconclusive |")
     assert "Seeds to decide:" not in report  # nothing undecided to project
@@ -83,14 +88,8 @@ def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
 
 
 def test_an_undecided_lesson_shows_the_seeds_that_would_decide_it(tmp_path):
-    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
-    alpha = specs / "alpha.yaml"
-    alpha.write_text(alpha.read_text().replace("fidelity:\n", COMPARISON + "fidelity:\n", 1))
     # differences +0.5, -0.3, +0.4: mean +0.2, sd 0.436; 0.2 = t * 0.436 / sqrt(n) near n = 21
-    fake_record(load_spec(alpha), tmp_path / "results", finals=(95.5, 94.7, 95.4))
-    fake_record(load_spec(specs / "beta.yaml"), tmp_path / "results", finals=(95.0, 95.0, 95.0))
-    report = report_of(tmp_path, specs)
-    row = next(line for line in report.splitlines() if line.startswith("| alpha vs beta"))
+    report, row = lesson_report(tmp_path, (95.5, 94.7, 95.4), (95.0, 95.0, 95.0))
     assert "| +0.20 [-0.88, +1.28] | 3 | ~21 | inconclusive |" in row
     assert "Seeds to decide:" in report
     page = (tmp_path / "results" / "report.html").read_text()

@@ -130,7 +130,7 @@ def same_run(a: SeedCurve, b: SeedCurve) -> bool:
 class _Measure(Strict):
     """A per-seed figure of a run. `kind` names it; comparisons use the same classes as metrics."""
 
-    panel: ClassVar[str] = "test"
+    panel: ClassVar[str | None] = "test"  # the plot panel of its per-epoch series (harness/report.py PANELS)
     unit: ClassVar[str] = "%"
     images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
 
@@ -248,6 +248,7 @@ class TestSpreadMeasure(_Measure):
 
     kind: Literal["test_accuracy_spread"]
     unit: ClassVar[str] = " pp"
+    panel: ClassVar[str | None] = None  # a range over epochs: no per-epoch series to draw it beside
     from_: PosInt = Field(alias="from")
     to: PosInt
 
@@ -519,7 +520,7 @@ class _Figure(_Claim, _Measure):
         first, last = self.span(epochs)
         label = f"{self.claim_id}: {self.claimed_text()}"
         out = []
-        if self.unit != "%" and self.panel != "gap":  # a spread has no per-epoch series to draw it beside
+        if self.panel is None:
             return out
         if self.band is not None:
             out.append(Mark(self.panel, "span", (first - 0.3, last + 0.3), tuple(self.band), label + " (target)"))

@@ -157,9 +157,9 @@ class Audit:
             result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
         tried = set()
         while self.adaptive and result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
-            paired = len(result.extra.get("common_seeds") or [])
-            # `--seeds auto`: the other spec first catches up with this one's seeds, then both grow
-            grown = run.seeds if paired < len(run.seeds) else self.next_seeds(run.seeds)
+            paired = len(result.extra.get("common_seeds") or [])  # how many of this spec's seeds the other has
+            n = lesson_seed_count(len(run.seeds), paired, self.max_seeds)
+            grown = more_seeds(run.seeds, n) if n else None
             if grown is None or tuple(grown) in tried:  # capped, or a run that cannot give these seeds
                 break
             tried.add(tuple(grown))
@@ -184,6 +184,16 @@ def next_step(n: int, max_seeds: int) -> int | None:
     if not bigger and n < max_seeds:
         return max_seeds
     return bigger[0] if bigger else None
+
+
+def lesson_seed_count(mine: int, theirs: int, max_seeds: int) -> int | None:
+    """`--seeds auto` on an undecided lesson: the seeds both its specs are brought to. Two specs level with each
+    other take the ladder's next step; otherwise the one with fewer seeds catches up with the other. Never past
+    the cap; None when neither can grow. The one rule of Audit.judged (in a sitting) and auto_seeds (its price)."""
+    if mine == theirs:
+        return next_step(mine, max_seeds)
+    level = min(max(mine, theirs), max_seeds)
+    return level if level > min(mine, theirs) else None
 
 
 def auto_seeds(specs: list[LoadedSpec], records: list[dict], device_kind: str = "cpu",
@@ -213,8 +223,7 @@ def auto_seeds(specs: list[LoadedSpec], records: list[dict], device_kind: str = 
                 grow(loaded.id, next_step(len(seeds), max_seeds))
                 continue
             other = (r.extra or {}).get("other")
-            mine, theirs = len(seeds), len(have.get(other) or [])
-            step = max(mine, theirs) if theirs and mine != theirs else next_step(mine, max_seeds)
+            step = lesson_seed_count(len(seeds), len(have.get(other) or []), max_seeds)
             grow(loaded.id, step)
             grow(other, step)
     out = {}

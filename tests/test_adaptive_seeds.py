@@ -60,6 +60,18 @@ def test_auto_is_a_valid_option_value_and_nonsense_is_a_usage_error():
         seed_count("many")
 
 
+@pytest.mark.parametrize(("mine", "theirs", "cap", "wanted"), [
+    (3, 3, 10, 5), (5, 5, 10, 10), (10, 10, 10, None),  # level: the ladder's next step, none at the cap
+    (3, 5, 10, 5), (5, 3, 10, 5), (5, 10, 10, 10),        # apart: the one behind catches up
+    (3, 10, 5, 5), (5, 10, 5, None), (10, 5, 5, None),    # never past the cap, even to catch up
+    (3, 0, 10, 3),                                         # the other has none of these seeds: it gets them
+])
+def test_one_rule_brings_a_lessons_two_specs_level_then_up_the_ladder(mine, theirs, cap, wanted):
+    from harness.audit import lesson_seed_count
+
+    assert lesson_seed_count(mine, theirs, cap) == wanted
+
+
 def lesson_specs(tmp_path):
     folder = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"), epochs=1)
     beta = folder / "beta.yaml"

@@ -28,7 +28,7 @@ import torch
 
 from harness.augment import Augmenter
 from harness.data import MNIST
-from harness.environment import configure_determinism
+from harness.environment import configure_determinism, retain_freed_memory
 from harness.model import build_stacked
 from harness.recipe import copy_losses, make_optimizer, make_scheduler, steps_per_epoch
 from harness.results import SeedCurve
@@ -171,6 +171,7 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
     run finding it resumes; the caller removes it once the curves are stored (runner.py)."""
     recipe, device, k = spec.recipe, options.device, len(seeds)
     configure_determinism(device)
+    retain_freed_memory(device)
     data = device_data(mnist, spec, options)
     epochs, batch = options.epochs or recipe.epochs, options.batch_size or recipe.batch_size
     steps = steps_per_epoch(data.train_size, batch)

@@ -45,7 +45,7 @@ from harness.specs import LoadedSpec
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 CALIBRATION_SECONDS = 1.0   # seconds of timed training steps per calibration
 CALIBRATION_MIN_STEPS, CALIBRATION_MAX_STEPS = 2, 50
-CALIBRATION_METHOD = 2      # bump when time_training measures differently: older calibrations are ignored
+CALIBRATION_METHOD = 3      # bump when time_training measures differently: older calibrations are ignored
 FLOP_BATCH = 4              # samples per FLOP count (matmul and conv FLOPs are linear in the batch)
 
 
@@ -167,7 +167,7 @@ class FlopCounts:
 # --------------------------------------------------------------------------- calibration
 
 # The modules whose code runs in a training step: a change to them can change its speed.
-TIMED_MODULES = ("engine", "model", "stacked", "layers", "recipe", "augment", "data")
+TIMED_MODULES = ("engine", "model", "stacked", "layers", "recipe", "augment", "data", "environment")
 HARNESS_DIR = Path(__file__).resolve().parent
 
 
@@ -271,10 +271,12 @@ def time_training(loaded: LoadedSpec, copies: int, channels_last: bool | None, d
     steps until `seconds` have passed (at least CALIBRATION_MIN_STEPS). The step includes the batch's
     gather, augmentation, normalization, forward, loss, backward, optimizer and scheduler."""
     from harness.engine import DeviceData, SchedulerBoundary, TrainStep, seed_generators
+    from harness.environment import retain_freed_memory
     from harness.model import build_stacked
     from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
 
     spec, recipe = loaded.spec, loaded.spec.recipe
+    retain_freed_memory(device)  # as engine.train runs
     norm = recipe.normalization
     data = DeviceData(random_digits(), device, norm.mean if norm else 0.0, norm.std if norm else 1.0, test_limit=1)
     fmt = torch.channels_last if channels_last else torch.contiguous_format

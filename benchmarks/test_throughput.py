@@ -10,7 +10,9 @@ The engine runs as the audit does (runner.plan_for: narrow models stack their
 seeds; wider ones train one seed at a time; channels_last where it was measured
 to win; `2 workers` is `pytest -n 2` on 2 cores, one thread each). Each variant
 trains `--bench-samples` samples per seed per round (whole batches; a fifth of
-that for iteration 1) on the same data.
+that for iteration 1) on the same data. Every variant runs with the allocator
+the engine sets (environment.retain_freed_memory); `glibc malloc defaults`
+repeats the two workers with it switched off, its A/B in fresh processes.
 
 Beside seed-samples/s every variant reports achieved GFLOP/s (seed-samples/s x
 the recipe's training FLOPs per sample, forward + backward, counted once with
@@ -39,6 +41,7 @@ from _loops import (
     worker,
 )
 
+from harness.environment import RETAIN_SWITCH, retain_freed_memory
 from harness.runner import plan_for
 
 RECIPES = {
@@ -53,6 +56,14 @@ SAMPLE_SHARE = {"sub20k/iteration1": 5}  # ten times the FLOPs per sample of the
 def steps_for(config, s, spec_id: str = "") -> int:
     samples = config.getoption("bench_samples") // SAMPLE_SHARE.get(spec_id, 1)
     return max(1, -(-samples // s.recipe.batch_size))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def retained_memory(device):
+    """Every in-process variant, the plain loop too, with the allocator the engine sets on its first call
+    (process-wide, not undoable): `vs plain` compares the loops, not the allocators. The two-worker
+    variants measure the allocator itself, each in fresh processes."""
+    retain_freed_memory(device)
 
 
 @pytest.fixture(scope="session")
@@ -120,12 +131,20 @@ def test_throughput(benchmark, recipe, variant, data, device, pytestconfig, peak
     _record(benchmark, s, recipe, variant, seeds or 1, samples, mem.peak, device, peak.get(torch.get_num_threads()))
 
 
+TWO_WORKERS = "engine, 2 workers x 2 seeds"
+MALLOC_DEFAULTS = "the same, glibc malloc defaults"  # environment.retain_freed_memory switched off: its A/B
+
+
 @pytest.mark.parametrize("recipe", list(RECIPES))
-def test_throughput_two_workers(benchmark, recipe, device, pytestconfig, peak):
+@pytest.mark.parametrize("variant", [TWO_WORKERS, MALLOC_DEFAULTS])
+def test_throughput_two_workers(benchmark, recipe, variant, device, pytestconfig, peak, monkeypatch):
     """The audit as `pytest -n 2` runs it on 2 cores: two single-threaded engine processes at once,
-    each training 2 seeds the way the audit would (stacked or one by one, per runner.plan_for)."""
+    each training 2 seeds the way the audit would (stacked or one by one, per runner.plan_for).
+    Fresh processes, so the allocator's A/B is fair: mallopt cannot be undone in a process."""
     if device.type != "cpu":
         pytest.skip("the CPU deployment; on GPUs each worker has its own device")
+    if variant == MALLOC_DEFAULTS:
+        monkeypatch.setenv(RETAIN_SWITCH, "0")  # inherited by the spawned workers
     spec_id = RECIPES[recipe]
     steps = steps_for(pytestconfig, spec(spec_id), spec_id)
     benchmark.group = recipe
@@ -146,7 +165,7 @@ def test_throughput_two_workers(benchmark, recipe, device, pytestconfig, peak):
     per_seed = 2 * 2 * steps * spec(spec_id).recipe.batch_size / seconds
     rss = sum(m for _, m in results)
     limit = _limit(spec(spec_id), per_seed, peak.get("two workers"))
-    benchmark.extra_info.update(recipe=recipe, variant="engine, 2 workers x 2 seeds", seeds=4, threads="2 x 1",
+    benchmark.extra_info.update(recipe=recipe, variant=variant, seeds=4, threads="2 x 1",
                                 samples_per_second_per_seed=per_seed, peak_host_mib=rss / 2**20, **limit)
-    RESULTS.setdefault(recipe, {})["engine, 2 workers x 2 seeds"] = {"per_seed": per_seed,
+    RESULTS.setdefault(recipe, {})[variant] = {"per_seed": per_seed,
                                                                      "peak_host_mib": rss / 2**20, **limit}

@@ -36,8 +36,8 @@ def retain_freed_memory(device: torch.device, libc=None) -> bool:
 
     By default glibc serves allocations above its mmap threshold (128 KiB, rising to at most 32 MiB) with
     fresh mmap()s and trims the heap's top on free, so every training step's activations (6-50 MiB here)
-    come back as new pages that the kernel must fault in and zero: 2-7 million minor page faults and
-    8-20% of a run's time in the kernel (README, Performance). Raising the mmap and trim thresholds keeps
+    come back as new pages that the kernel must fault in and zero: 1.5-7.5 million minor page faults and
+    9-20% of a run's time in the kernel (README, Performance). Raising the mmap and trim thresholds keeps
     those pages for the next step. Only where memory comes from: no result changes (curves bit-identical,
     tested). Costs the process its peak heap until exit. Process-wide and idempotent; True when applied."""
     if device.type != "cpu" or os.environ.get(RETAIN_SWITCH) == "0":

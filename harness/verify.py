@@ -43,20 +43,22 @@ def verify(loaded, record: dict, seeds: list[int], mnist) -> list[tuple[int, flo
     curves = {c["seed"]: c for c in record["curves"]}
     how = dict(zip(record["seeds"], record.get("trained_with") or [{}] * len(record["seeds"])))
     options = record.get("options", {})
-    out = []
+    out, retrained = [], {}  # seeds stacked together train together once, however many of them are asked for
     for seed in seeds:
         trained = how.get(seed, {})
-        group = trained.get("stack") or [seed]
-        threads = torch.get_num_threads()
-        torch.set_num_threads(int(trained.get("threads") or threads))
-        try:
-            fresh = train(loaded.spec, mnist, group, RunOptions(
-                epochs=options.get("epochs"), max_batches=options.get("max_batches"),
-                batch_size=options.get("batch_size"), train_limit=options.get("train_limit"),
-                test_limit=options.get("test_limit"), channels_last=trained.get("channels_last", True)))
-        finally:
-            torch.set_num_threads(threads)
-        out.append((seed, largest_difference(curves[seed], next(c for c in fresh if c.seed == seed).to_json())))
+        group = tuple(trained.get("stack") or [seed])
+        if group not in retrained:
+            threads = torch.get_num_threads()
+            torch.set_num_threads(int(trained.get("threads") or threads))
+            try:
+                fresh = train(loaded.spec, mnist, list(group), RunOptions(
+                    epochs=options.get("epochs"), max_batches=options.get("max_batches"),
+                    batch_size=options.get("batch_size"), train_limit=options.get("train_limit"),
+                    test_limit=options.get("test_limit"), channels_last=trained.get("channels_last", True)))
+            finally:
+                torch.set_num_threads(threads)
+            retrained[group] = {c.seed: c.to_json() for c in fresh}
+        out.append((seed, largest_difference(curves[seed], retrained[group][seed])))
     return out
 
 

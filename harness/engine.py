@@ -164,14 +164,40 @@ class TrainStep:
         return losses.detach(), (out.detach().argmax(-1) == y).sum(1)
 
 
+@dataclass
+class Prepared:
+    """What trains `seeds` together: the stacked model, its optimizer and schedule, the seeds' generators, the step."""
+    model: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: object
+    boundary: SchedulerBoundary
+    gens: list[dict[str, torch.Generator]]
+    step: TrainStep
+
+
+def prepare(spec: Spec, data: DeviceData, seeds: list[int], device: torch.device, fmt, epochs: int,
+            steps: int) -> Prepared:
+    """The one setup of a training run, shared by `train` and the plan's calibration (plan.time_training),
+    so the step it times is the step the audit runs: device flags, allocator, model, optimizer, schedule."""
+    configure_determinism(device)
+    retain_freed_memory(device)
+    recipe = spec.recipe
+    model = build_stacked(spec.architecture, seeds).to(device=device, memory_format=fmt)
+    gens = [seed_generators(s, device) for s in seeds]
+    model.set_dropout_generators([g["dropout"] for g in gens])
+    optimizer = make_optimizer(recipe, model.parameters())
+    scheduler = make_scheduler(recipe, optimizer, epochs, steps)
+    boundary = SchedulerBoundary(recipe, scheduler)
+    return Prepared(model, optimizer, scheduler, boundary, gens, TrainStep(spec, model, optimizer, boundary, data,
+                                                                           gens, fmt))
+
+
 def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> list[SeedCurve]:
     """Train `seeds` of `spec` together; one SeedCurve per seed.
 
     With `options.checkpoint`, the state after every epoch (the last included) is saved there and a
     run finding it resumes; the caller removes it once the curves are stored (runner.py)."""
     recipe, device, k = spec.recipe, options.device, len(seeds)
-    configure_determinism(device)
-    retain_freed_memory(device)
     data = device_data(mnist, spec, options)
     epochs, batch = options.epochs or recipe.epochs, options.batch_size or recipe.batch_size
     steps = steps_per_epoch(data.train_size, batch)
@@ -179,13 +205,9 @@ def train(spec: Spec, mnist: MNIST, seeds: list[int], options: RunOptions) -> li
         steps = min(steps, options.max_batches)
     fmt = torch.channels_last if options.channels_last else torch.contiguous_format  # runner.plan_for decides
 
-    model = build_stacked(spec.architecture, seeds).to(device=device, memory_format=fmt)
-    gens = [seed_generators(s, device) for s in seeds]
-    model.set_dropout_generators([g["dropout"] for g in gens])
-    optimizer = make_optimizer(recipe, model.parameters())
-    scheduler = make_scheduler(recipe, optimizer, epochs, steps)
-    boundary = SchedulerBoundary(recipe, scheduler)
-    train_step = TrainStep(spec, model, optimizer, boundary, data, gens, fmt)
+    run = prepare(spec, data, seeds, device, fmt, epochs, steps)
+    model, optimizer, scheduler, boundary, gens, train_step = (run.model, run.optimizer, run.scheduler, run.boundary,
+                                                               run.gens, run.step)
     curves = [SeedCurve(seed) for seed in seeds]
     diverged = torch.zeros(k, dtype=torch.bool, device=device)
     start_epoch = 0

@@ -267,27 +267,20 @@ def busy() -> float | None:
 def time_training(loaded: LoadedSpec, copies: int, channels_last: bool | None, device: torch.device,
                   seconds: float = CALIBRATION_SECONDS) -> dict:
     """Seconds per training step of `copies` stacked seeds, measured on the engine's own step
-    (engine.TrainStep, set up as engine.train sets it up) on random digits: 2 warm-up steps, then
+    (engine.TrainStep, set up by engine.prepare as engine.train sets it up) on random digits: 2 warm-up steps, then
     steps until `seconds` have passed (at least CALIBRATION_MIN_STEPS). The step includes the batch's
     gather, augmentation, normalization, forward, loss, backward, optimizer and scheduler."""
-    from harness.engine import DeviceData, SchedulerBoundary, TrainStep, seed_generators
-    from harness.environment import retain_freed_memory
-    from harness.model import build_stacked
-    from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
+    from harness.engine import DeviceData, prepare
+    from harness.recipe import steps_per_epoch
 
     spec, recipe = loaded.spec, loaded.spec.recipe
-    retain_freed_memory(device)  # as engine.train runs
     norm = recipe.normalization
     data = DeviceData(random_digits(), device, norm.mean if norm else 0.0, norm.std if norm else 1.0, test_limit=1)
     fmt = torch.channels_last if channels_last else torch.contiguous_format
-    seeds = list(range(copies))
-    with torch.random.fork_rng(devices=[]):
-        model = build_stacked(spec.architecture, seeds).to(device=device, memory_format=fmt)
-    gens = [seed_generators(s, device) for s in seeds]
-    model.set_dropout_generators([g["dropout"] for g in gens])
-    optimizer = make_optimizer(recipe, model.parameters())
-    scheduler = make_scheduler(recipe, optimizer, recipe.epochs, steps_per_epoch(TRAIN_SIZE, recipe.batch_size))
-    step = TrainStep(spec, model, optimizer, SchedulerBoundary(recipe, scheduler), data, gens, fmt)
+    with torch.random.fork_rng(devices=[]):  # the caller's random state stays as it was
+        prepared = prepare(spec, data, list(range(copies)), device, fmt, recipe.epochs,
+                           steps_per_epoch(TRAIN_SIZE, recipe.batch_size))
+    model, gens, step = prepared.model, prepared.gens, prepared.step
     order = torch.stack([torch.randperm(data.train_size, generator=g["order"], device=device) for g in gens])
     batch, per_epoch = recipe.batch_size, data.train_size // recipe.batch_size
     sync = torch.cuda.synchronize if device.type == "cuda" else (lambda *a: None)

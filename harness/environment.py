@@ -68,6 +68,8 @@ def capture(device: torch.device) -> dict:
     env = {"torch": torch.__version__, "python": platform.python_version(), "platform": platform.platform(),
            "device": str(device), "device_name": device_name(device), "cpu_count": os.cpu_count(),
            "determinism": _determinism(device)}
+    if device.type == "cpu":
+        env.update(cpu_kind=cpu_kind(), cpu_model=cpu_model())
     if device.type == "cuda":
         env.update(cuda=torch.version.cuda, cudnn=torch.backends.cudnn.version())
     return env
@@ -82,15 +84,72 @@ def environment_key(env: dict) -> dict:
             "device_name": env.get("device_name"), "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
 
 
-@lru_cache(maxsize=8)
-def _cpu_name() -> str:
+@lru_cache(maxsize=1)
+def _cpuinfo() -> dict[str, str]:
+    """The first processor's fields of /proc/cpuinfo (empty where there is none)."""
+    fields: dict[str, str] = {}
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
+            if not line.strip():
+                break
+            key, _, value = line.partition(":")
+            fields.setdefault(key.strip(), value.strip())
     except OSError:
         pass
-    return platform.processor() or platform.machine()
+    return fields
+
+
+def _cpu_name() -> str:
+    return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+# oneDNN's x86 instruction sets, lowest first, each with the CPU flags it needs (its `cpu_isa_t` names)
+ONEDNN_ISAS = (
+    ("sse41", {"sse4_1"}),
+    ("avx", {"avx"}),
+    ("avx2", {"avx2", "fma"}),
+    ("avx2_vnni", {"avx2", "fma", "avx_vnni"}),
+    ("avx512_core", {"avx512f", "avx512bw", "avx512vl", "avx512dq"}),
+    ("avx512_core_vnni", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni"}),
+    ("avx512_core_bf16", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16"}),
+    ("avx512_core_fp16", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
+                          "avx512_fp16"}),
+    ("avx512_core_amx", {"avx512f", "avx512bw", "avx512vl", "avx512dq", "avx512_vnni", "avx512_bf16",
+                         "amx_tile", "amx_bf16", "amx_int8"}),
+)
+# What pins the instruction sets a run uses below what the CPU offers (ATen's, oneDNN's, MKL's switches)
+ISA_SWITCHES = {"AVX2": {"ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2", "MKL_ENABLE_INSTRUCTIONS": "AVX2"},
+                "AVX512": {"ATEN_CPU_CAPABILITY": "avx512", "ONEDNN_MAX_CPU_ISA": "AVX512_CORE",
+                           "MKL_ENABLE_INSTRUCTIONS": "AVX512"}}
+
+
+def onednn_isa(flags: set[str], environ=os.environ) -> str:
+    """The widest oneDNN instruction set this CPU offers, capped by ONEDNN_MAX_CPU_ISA (or DNNL_MAX_CPU_ISA)."""
+    names = [name for name, needs in ONEDNN_ISAS if needs <= flags] or ["none"]
+    cap = (environ.get("ONEDNN_MAX_CPU_ISA") or environ.get("DNNL_MAX_CPU_ISA") or "").lower()
+    order = [name for name, _ in ONEDNN_ISAS]
+    if cap in order:
+        names = [n for n in names if n in order and order.index(n) <= order.index(cap)] or ["none"]
+    return names[-1]
+
+
+def cpu_kind(environ=os.environ) -> str:
+    """Which CPU arithmetic a run's bits depend on: vendor, ATen's kernel level and oneDNN's instruction set.
+
+    The same spec and seed train bit-identically only where all three agree: on an AVX2-only EPYC the
+    records trained on an AVX-512 one differ by 0.002-0.06 pp, and pinning ATen alone or oneDNN alone to
+    AVX2 on the AVX-512 machine still differs (README, Determinism). MKL picks its code path by vendor."""
+    info = _cpuinfo()
+    flags = set(info.get("flags", "").split())
+    vendor = info.get("vendor_id") or platform.machine()
+    return f"{vendor} {torch.backends.cpu.get_cpu_capability()} {onednn_isa(flags, environ)}"
+
+
+def cpu_model() -> str:
+    """The CPU by name, family, model and stepping (what a reader looks up), where /proc/cpuinfo says."""
+    info = _cpuinfo()
+    parts = [_cpu_name()] + [f"{k} {info[k]}" for k in ("cpu family", "model", "stepping") if info.get(k)]
+    return ", ".join(parts)
 
 
 def device_name(device: torch.device) -> str:

@@ -146,6 +146,8 @@ def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOpt
 def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, tuple[SeedCurve, dict]]:
     how = {"source": "trained", "stack": list(seeds), "threads": torch.get_num_threads(),
            "channels_last": bool(options.channels_last)}
+    if options.device.type == "cpu":  # where these bits hold (README, Determinism)
+        how["cpu_kind"] = run.environment.get("cpu_kind")
     checkpoint = options.checkpoint
     if cache is not None and checkpoint is None:
         checkpoint = cache.checkpoint_path(loaded.file_id, [keys[s] for s in seeds], {k: v for k, v in how.items()

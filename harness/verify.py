@@ -1,24 +1,39 @@
-"""`python -m harness verify SPEC... [--seeds 0 1]`: retrain recorded seeds and compare with the record.
+"""`python -m harness verify SPEC... [--seeds 0 1]`: retrain recorded seeds and compare them bit for bit.
 
 A record is only worth publishing if its curves come from the spec it names. This retrains the chosen
-seeds of each spec from scratch (no cache, no record reuse) in the way the record says they were
-trained (seeds stacked together, thread count, memory format), and compares every per-epoch figure
-with the committed record: `bit-identical`, or the largest difference. Exit 1 when a seed differs
-(on another CPU model or torch version the summation order may differ: the record's environment is
-printed beside this one).
+seeds of each spec from scratch (no cache, no record reuse) the way the record says they were trained
+(seeds stacked together, thread count, memory format) and compares every per-epoch figure with the
+record: `bit-identical`, or the largest difference.
+
+Bits hold only on one CPU kind (vendor, ATen's kernel level, oneDNN's instruction set:
+`environment.cpu_kind`); each seed says where it was trained. A seed is checked
+
+* here, where this CPU is of its kind (or the record names none: it was written before kinds were);
+* in a child process pinned to its kind (`environment.ISA_SWITCHES`), where this CPU offers more than
+  that kind and the pins reproduce it exactly (an AVX-512 EPYC runs an AVX2 EPYC's arithmetic);
+* against a *witness*: the same seed retrained on another kind, kept in `results/bits/` (`--witness
+  KIND` writes one), so a machine of that kind checks the record too;
+* not at all where none of these applies: said, never counted as a pass or a failure.
+
+Exit 1 when a checked seed differs, 2 on bad input (a spec, a seed or a data folder), else 0.
 """
 
 from __future__ import annotations
 
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
-import torch
-
-from harness.environment import capture, environment_key
 from harness.records import read_record, record_path
 from harness.terminal import safe
 
 FIGURES = ("test_accuracy", "test_loss", "train_accuracy", "train_loss", "lr")
+BITS_FORMAT = 1
+NO_EMULATION = "AUDIT_VERIFY_CHILD"  # set in a pinned child: it checks what it can run and never pins again
 
 
 def add_command(sub) -> None:
@@ -27,7 +42,18 @@ def add_command(sub) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seed values (default: the record's first)")
     p.add_argument("--results", type=Path, default=Path("results"), help="where the records are")
     p.add_argument("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
+    p.add_argument("--witness", metavar="KIND", choices=sorted(_switch_names()), default=None,
+                   help="retrain the seeds pinned to this instruction-set level (AVX2, AVX512) and keep them in "
+                        "results/bits/ as the record's witness for CPUs of that kind")
+    p.add_argument("--stamp", action="store_true",
+                   help="write this CPU's kind into the record for seeds that named none and came out bit-identical")
     p.set_defaults(func=cmd_verify)
+
+
+def _switch_names():
+    from harness.environment import ISA_SWITCHES
+
+    return ISA_SWITCHES
 
 
 def largest_difference(recorded: dict, fresh: dict) -> float:
@@ -36,56 +62,231 @@ def largest_difference(recorded: dict, fresh: dict) -> float:
     return float("inf") if lengths else max(diffs, default=0.0)
 
 
-def verify(loaded, record: dict, seeds: list[int], mnist) -> list[tuple[int, float]]:
-    """(seed, largest difference) per seed, each retrained the way the record says it was."""
+# --------------------------------------------------------------------------- where a seed's bits hold
+
+def seed_kinds(record: dict) -> dict[int, str | None]:
+    """{seed: the CPU kind that trained it}; None for seeds recorded before records named kinds."""
+    how = record.get("trained_with") or [{}] * len(record.get("seeds", []))
+    return {seed: (h or {}).get("cpu_kind") for seed, h in zip(record.get("seeds", []), how)}
+
+
+def pins_for(kind: str, here: str, flags: set[str] | None = None) -> dict[str, str] | None:
+    """The environment that makes this CPU compute as `kind` does, or None where it cannot (another
+    vendor, a wider instruction set than this CPU has, or pins that would not give exactly `kind`)."""
+    from harness.environment import ISA_SWITCHES, _cpuinfo, onednn_isa
+
+    try:
+        vendor, level, isa = kind.split(" ")
+        here_vendor, here_level, _ = here.split(" ")
+    except (AttributeError, ValueError):
+        return None
+    order = list(ISA_SWITCHES)
+    if vendor != here_vendor or level not in order or here_level not in order:
+        return None
+    if order.index(level) > order.index(here_level):
+        return None
+    pins = ISA_SWITCHES[level]
+    flags = set(_cpuinfo().get("flags", "").split()) if flags is None else flags
+    return pins if onednn_isa(flags, pins) == isa else None
+
+
+# --------------------------------------------------------------------------- witnesses
+
+def bits_path(results: Path, file_id: str) -> Path:
+    return Path(results) / "bits" / f"{file_id}.cpu.json"
+
+
+def read_witnesses(results: Path, loaded) -> list[dict]:
+    """Witness seeds of this spec's current training (another training hash: not this computation)."""
+    try:
+        data = json.loads(bits_path(results, loaded.file_id).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    if not isinstance(data, dict) or data.get("format") != BITS_FORMAT or data.get("training_hash") != loaded.training_hash:
+        return []
+    return [w for w in data.get("witnesses", []) if isinstance(w, dict) and {"cpu_kind", "seed", "curve"} <= set(w)]
+
+
+def add_witness(results: Path, loaded, record: dict, kind: str, seed: int, curve: dict, cpu_model: str) -> Path:
+    from harness.cache import atomic_write_text
+    from harness.paths import inside
+
+    path = bits_path(results, loaded.file_id)
+    inside(Path(results), path, "witness file")
+    kept = [w for w in read_witnesses(results, loaded) if (w["cpu_kind"], w["seed"]) != (kind, seed)]
+    kept.append({"cpu_kind": kind, "seed": seed, "trained_on": cpu_model, "curve": curve,
+                 "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")})
+    data = {"format": BITS_FORMAT, "spec": loaded.id, "training_hash": loaded.training_hash,
+            "semantics_version": record.get("semantics_version"),
+            "witnesses": sorted(kept, key=lambda w: (w["cpu_kind"], w["seed"]))}
+    atomic_write_text(path, json.dumps(data, indent=1, allow_nan=True) + "\n")
+    return path
+
+
+# --------------------------------------------------------------------------- retraining
+
+def retrain(loaded, record: dict, seeds: list[int], mnist) -> dict[int, dict]:
+    """{seed: curve} for `seeds`, each group of seeds stacked together retrained once, as recorded."""
+    import torch
+
     from harness.engine import RunOptions, train
 
-    curves = {c["seed"]: c for c in record["curves"]}
     how = dict(zip(record["seeds"], record.get("trained_with") or [{}] * len(record["seeds"])))
     options = record.get("options", {})
-    out, retrained = [], {}  # seeds stacked together train together once, however many of them are asked for
+    fresh: dict[int, dict] = {}
     for seed in seeds:
-        trained = how.get(seed, {})
-        group = tuple(trained.get("stack") or [seed])
-        if group not in retrained:
-            threads = torch.get_num_threads()
-            torch.set_num_threads(int(trained.get("threads") or threads))
-            try:
-                fresh = train(loaded.spec, mnist, list(group), RunOptions(
-                    epochs=options.get("epochs"), max_batches=options.get("max_batches"),
-                    batch_size=options.get("batch_size"), train_limit=options.get("train_limit"),
-                    test_limit=options.get("test_limit"), channels_last=trained.get("channels_last", True)))
-            finally:
-                torch.set_num_threads(threads)
-            retrained[group] = {c.seed: c.to_json() for c in fresh}
-        out.append((seed, largest_difference(curves[seed], retrained[group][seed])))
-    return out
+        if seed in fresh:
+            continue
+        trained = how.get(seed) or {}
+        group = list(trained.get("stack") or [seed])
+        threads = torch.get_num_threads()
+        torch.set_num_threads(int(trained.get("threads") or threads))
+        try:
+            curves = train(loaded.spec, mnist, group, RunOptions(
+                epochs=options.get("epochs"), max_batches=options.get("max_batches"),
+                batch_size=options.get("batch_size"), train_limit=options.get("train_limit"),
+                test_limit=options.get("test_limit"), channels_last=trained.get("channels_last", True)))
+        finally:
+            torch.set_num_threads(threads)
+        fresh.update({c.seed: c.to_json() for c in curves})
+    return fresh
+
+
+def verify(loaded, record: dict, seeds: list[int], mnist) -> list[tuple[int, float]]:
+    """(seed, largest difference against the record) per seed, retrained here."""
+    curves = {c["seed"]: c for c in record["curves"]}
+    fresh = retrain(loaded, record, seeds, mnist)
+    return [(seed, largest_difference(curves[seed], fresh[seed])) for seed in seeds]
+
+
+@dataclass
+class Check:
+    """One comparison: a seed's expected curve (the record's, or a witness) and the kind it holds on."""
+
+    seed: int
+    kind: str | None
+    curve: dict
+    label: str  # "record" or "witness"
+
+
+def _stamp(path: Path, record: dict, seeds: list[int], kind: str) -> None:
+    from harness.cache import atomic_write_text
+
+    per_seed = record.get("trained_with") or [{} for _ in record["seeds"]]
+    for i, seed in enumerate(record["seeds"]):
+        if seed in seeds and not per_seed[i].get("cpu_kind"):
+            per_seed[i] = {**per_seed[i], "cpu_kind": kind}
+    record["trained_with"] = per_seed
+    atomic_write_text(path, json.dumps({k: v for k, v in record.items() if not k.startswith("_")}, indent=1,
+                                       allow_nan=True) + "\n")
+
+
+def _pinned_child(args, ref: str, seeds: list[int], pins: dict[str, str], *extra: str) -> int:
+    """`verify` in a fresh process whose CPU arithmetic is pinned (the switches are read at import)."""
+    command = [sys.executable, "-m", "harness", "verify", ref, "--results", str(args.results), *extra, "--seeds",
+               *map(str, seeds)]
+    if args.data_root:
+        command += ["--data-root", str(args.data_root)]
+    return subprocess.run(command, env={**os.environ, **pins, NO_EMULATION: "1"}).returncode
+
+
+def verify_spec(args, ref: str, mnist, here: str, cpu_model: str) -> int:
+    """0 all checked seeds bit-identical (or none checkable), 1 one differs, 2 bad input."""
+    from harness.cli import find_spec
+
+    loaded = find_spec(ref)
+    path = record_path(args.results, loaded, "cpu")
+    record = read_record(path)
+    if record is None:
+        print(f"{safe(loaded.id)}: no CPU record in {safe(str(args.results))} (train it with `python -m harness run`)")
+        return 2
+    if record.get("training_hash") != loaded.training_hash:
+        print(f"{safe(loaded.id)}: the record is stale (its spec's architecture or recipe changed)")
+        return 1
+    seeds = args.seeds or record["seeds"][:1]
+    unknown = [s for s in seeds if s not in record["seeds"]]
+    if unknown:
+        print(f"{safe(loaded.id)}: seeds {unknown} are not in the record (it holds {record['seeds']})")
+        return 2
+    curves = {c["seed"]: c for c in record["curves"]}
+    kinds = seed_kinds(record)
+    if args.witness:
+        return _write_witness(args, ref, loaded, record, seeds, here, cpu_model)
+    checks = [Check(s, kinds.get(s), curves[s], "record") for s in seeds]
+    checks += [Check(w["seed"], w["cpu_kind"], w["curve"], "witness") for w in read_witnesses(args.results, loaded)
+               if w["seed"] in seeds]
+    child = bool(os.environ.get(NO_EMULATION))  # a pinned child checks only its kind: unnamed seeds are the parent's
+    here_checks = [c for c in checks if c.kind == here or (c.kind is None and not child)]
+    failed = False
+    if here_checks:
+        fresh = retrain(loaded, record, sorted({c.seed for c in here_checks}), mnist)
+        for c in here_checks:
+            diff = largest_difference(c.curve, fresh[c.seed])
+            failed |= diff != 0
+            verdict = "bit-identical" if diff == 0 else f"differs: largest difference {diff:.3g}"
+            where = f"on {safe(here)}" if c.kind else f"on {safe(here)}; the record names no CPU kind for it"
+            print(f"{safe(loaded.id)} seed {c.seed} ({c.label}): {verdict} {where}")
+        if args.stamp:
+            same = [c.seed for c in here_checks if c.kind is None and c.label == "record"
+                    and largest_difference(c.curve, fresh[c.seed]) == 0]
+            if same:
+                _stamp(path, record, same, here)
+                print(f"  stamped seeds {same} of {safe(str(path))} with {safe(here)}")
+    elsewhere = [c for c in checks if c.kind not in (None, here)]
+    if child:
+        return 1 if failed else 0
+    for kind in sorted({c.kind for c in elsewhere}):
+        these = sorted({c.seed for c in elsewhere if c.kind == kind})
+        pins = pins_for(kind, here)
+        if pins is None:
+            print(f"{safe(loaded.id)} seeds {these}: not checked here: their bits hold on {safe(kind)}, "
+                  f"this CPU is {safe(here)} and cannot compute as it does")
+            continue
+        print(f"{safe(loaded.id)} seeds {these}: checking as {safe(kind)} in a pinned process")
+        sys.stdout.flush()
+        failed |= _pinned_child(args, ref, these, pins) != 0
+    return 1 if failed else 0
+
+
+def _write_witness(args, ref, loaded, record, seeds, here: str, cpu_model: str) -> int:
+    from harness.data import load_mnist
+    from harness.environment import ISA_SWITCHES, cpu_kind
+
+    if not os.environ.get(NO_EMULATION):  # pin in a fresh process: the switches only act at import
+        return _pinned_child(args, ref, seeds, ISA_SWITCHES[args.witness], "--witness", args.witness)
+    kind = cpu_kind()
+    if kind.split(" ")[1] != args.witness:
+        print(f"{safe(loaded.id)}: this CPU cannot compute as {args.witness} (it runs as {safe(kind)})")
+        return 2
+    fresh = retrain(loaded, record, seeds, load_mnist(args.data_root))
+    for seed in seeds:
+        path = add_witness(args.results, loaded, record, kind, seed, fresh[seed], f"{cpu_model}, pinned to {args.witness}")
+        diff = largest_difference({c["seed"]: c for c in record["curves"]}[seed], fresh[seed])
+        print(f"{safe(loaded.id)} seed {seed}: witness on {safe(kind)} kept in {safe(str(path))} "
+              f"(largest difference from the record: {diff:.3g})")
+    return 0
 
 
 def cmd_verify(args) -> int:
-    from harness.cli import find_spec
-    from harness.data import load_mnist
+    from harness.data import DataError, load_mnist
+    from harness.environment import cpu_kind, cpu_model
+    from harness.specs import SpecError
 
-    mnist = load_mnist(args.data_root)
-    here = environment_key(capture(torch.device("cpu")))
-    failed = False
-    for ref in args.specs:
-        loaded = find_spec(ref)
-        record = read_record(record_path(args.results, loaded, "cpu"))
-        if record is None:
-            print(f"{safe(loaded.id)}: no CPU record in {args.results}")
-            failed = True
-            continue
-        if record.get("training_hash") != loaded.training_hash:
-            print(f"{safe(loaded.id)}: the record is stale (its spec's architecture or recipe changed)")
-            failed = True
-            continue
-        there = environment_key(record["environment"])
-        seeds = args.seeds or record["seeds"][:1]
-        for seed, diff in verify(loaded, record, seeds, mnist):
-            verdict = "bit-identical" if diff == 0 else f"differs: largest difference {diff:.3g}"
-            failed |= diff != 0
-            print(f"{safe(loaded.id)} seed {seed}: {verdict}")
-        if there != here:
-            print(f"  recorded on {safe(str(there))}; here {safe(str(here))}")
-    return 1 if failed else 0
+    try:
+        mnist = None if args.witness else load_mnist(args.data_root)
+    except DataError as exc:
+        print(exc, file=sys.stderr)
+        return 2
+    here, model = cpu_kind(), cpu_model()
+    worst = 0
+    for ref in args.specs:  # a bad spec fails itself, the others are still verified
+        try:
+            code = verify_spec(args, ref, mnist, here, model)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            code = 2
+        except DataError as exc:
+            print(exc, file=sys.stderr)
+            code = 2
+        worst = max(worst, code)
+    return worst

@@ -5,26 +5,15 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from harness.option_types import seed_cap, seed_count
+from harness.option_types import add_shared
 
 
 def add_commands(sub) -> None:
     p = sub.add_parser("run", help="train specs (all seeds together), judge claims, write records")
     p.add_argument("specs", nargs="+", help="spec ids (sub20k/iteration9) or paths")
-    p.add_argument("--seeds", type=seed_count, default=None,
-                   help="seeds per spec, or `auto` (3 -> 5 -> 10 where a verdict is undecided; default: the spec's)")
-    p.add_argument("--max-seeds", type=seed_cap, default=10, help="the cap of --seeds auto")
-    p.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto")
-    p.add_argument("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
-    p.add_argument("--no-cache", action="store_true", help="retrain even when cached")
-    p.add_argument("--audit-cache", type=Path, default=None, help="results cache folder")
+    add_shared(p.add_argument, "--seeds", "--max-seeds", "--device", "--data-root", "--no-cache", "--audit-cache")
     p.add_argument("--results", type=Path, default=Path("results"), help="where records go")
-    p.add_argument("--run-timeout", "--timeout", dest="timeout", type=float, default=None,
-                   help="seconds per spec run (an overrun is recorded as `timeout`)")
-    p.add_argument("--stack", type=int, default=None,
-                   help="seeds per stacked model (default: measured per model on CPU, all on CUDA)")
-    p.add_argument("--train-subset", type=int, default=None, metavar="N", help="first N training samples only")
-    p.add_argument("--test-subset", type=int, default=None, metavar="N", help="first N test samples only")
+    add_shared(p.add_argument, "--run-timeout", "--stack", "--train-subset", "--test-subset", run_timeout="timeout")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("report", help="write results/REPORT.md and report.html from the records")

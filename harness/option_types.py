@@ -73,3 +73,42 @@ def seconds(text: str) -> float:
     if not math.isfinite(value) or value < 0:
         raise OptionValueError(f"{text}: must be a finite number of seconds, 0 or more")
     return value
+
+
+# --------------------------------------------------------------------------- the shared options (defined once)
+
+# name -> argparse/pytest keyword arguments: pytest's `addoption` and argparse's `add_argument` take the same,
+# so `harness run`, `harness plan` and pytest parse each option with one type, one default and one help.
+SHARED_OPTIONS: dict[str, dict] = {
+    "--seeds": dict(type=seed_count, default=None,
+                    help="seeds per spec, or `auto`: 3, then 5, then 10 where a claim or comparison is undecided "
+                         "(default: each spec's `seeds`)"),
+    "--max-seeds": dict(type=seed_cap, default=10, help="the cap of --seeds auto (default: 10)"),
+    "--device": dict(default="auto", help="cpu, cuda, cuda:N or auto (default: auto)"),
+    "--data-root": dict(default=None, help="MNIST folder (default: $MNIST_ROOT, else the cache folder's mnist/)"),
+    "--no-cache": dict(action="store_true", help="retrain even when a cached result exists"),
+    "--audit-cache": dict(default=None, help="results cache folder (default: $AUDIT_CACHE_DIR or "
+                                             "~/.cache/mnist-readme-audit)"),
+    "--run-timeout": dict(type=seconds, default=None, metavar="S",
+                          help="wall-clock budget per spec run, seconds (an overrun is recorded as `timeout`)"),
+    "--stack": dict(type=positive_count, default=None,
+                    help="seeds trained together in one stacked model (default: measured per model on CPU, "
+                         "all on CUDA; see README)"),
+    "--train-subset": dict(type=positive_count, default=None, metavar="N",
+                           help="train on the first N samples only (quick checks; recorded, never mistaken for a "
+                                "full run)"),
+    "--test-subset": dict(type=positive_count, default=None, metavar="N", help="evaluate on the first N test samples"),
+    "--shard": dict(type=parse_shard, default=None, metavar="K/N",
+                    help="run the K-th of N deterministic shards of the specs (a spec is never split; nightly jobs)"),
+}
+
+
+def add_shared(add, *names: str, **dests: str) -> None:
+    """Declare `names` with `add` (argparse's `add_argument` or pytest's `addoption`); `dests` renames an
+    option's attribute where a command already reads it under another name (run_timeout="timeout")."""
+    for name in names:
+        kwargs = dict(SHARED_OPTIONS[name])
+        dest = dests.get(name.lstrip("-").replace("-", "_"))
+        if dest:
+            kwargs["dest"] = dest
+        add(name, **kwargs)

@@ -39,7 +39,7 @@ from pathlib import Path
 import torch
 
 from harness.cache import ResultsCache, atomic_write_text
-from harness.option_types import seed_cap, seed_count
+from harness.option_types import add_shared, positive_count
 from harness.specs import LoadedSpec
 
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
@@ -536,13 +536,10 @@ def add_command(sub) -> None:
     p = sub.add_parser("plan", help="FLOPs and estimated wall time of reproducing specs, before training")
     p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
                    help="only specs whose id matches (substrings with and/or/not, as pytest -k)")
-    p.add_argument("--seeds", type=seed_count, default=None,
-                   help="seeds per spec, or `auto`: the next step of the 3 -> 5 -> 10 ladder for the specs the "
-                        "committed records leave undecided (default: the spec's)")
-    p.add_argument("--max-seeds", type=seed_cap, default=10, help="the cap of --seeds auto")
-    p.add_argument("--workers", type=int, default=1, help="parallel processes, as pytest -n N (default 1)")
+    add_shared(p.add_argument, "--seeds", "--max-seeds")
+    p.add_argument("--workers", type=positive_count, default=1, help="parallel processes, as pytest -n N (default 1)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    p.add_argument("--stack", type=int, default=None, help="seeds per stacked model (default: the audit's plan)")
+    add_shared(p.add_argument, "--stack")
     p.add_argument("--specs", type=Path, default=None, help="spec folder (default: specs/)")
     p.add_argument("--audit-cache", type=Path, default=None, help="results cache (cached seeds cost nothing)")
     p.add_argument("--results", type=Path, default=Path("results"),

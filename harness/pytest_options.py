@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.option_types import parse_shard, positive_count, seconds, seed_cap, seed_count
+from harness.option_types import add_shared
 
 PLUGIN_NAME = "mnist_audit"
 PATH_OPTIONS = ("--specs", "--data-root", "--results", "--audit-cache")
@@ -55,29 +55,11 @@ def spec_of_claim_node(nodeid: str) -> str | None:
 def add_options(parser) -> None:
     group = parser.getgroup("audit", "README claim audit")
     group.addoption("--specs", default=None, help="spec folder or file (default: specs/)")
-    group.addoption("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT, else the cache "
-                                                      "folder's mnist/, fetched once)")
-    group.addoption("--device", default="auto", help="cpu, cuda, cuda:N or auto (default: auto)")
-    group.addoption("--seeds", type=seed_count, default=None,
-                    help="seeds per spec, or `auto`: 3, then 5, then 10 where a claim or comparison is undecided "
-                         "(default: each spec's `seeds`)")
-    group.addoption("--max-seeds", type=seed_cap, default=10, help="the cap of --seeds auto (default: 10)")
+    add_shared(group.addoption, "--data-root", "--device", "--seeds", "--max-seeds")
     group.addoption("--smoke", action="store_true", help="also run the smoke tier")
     group.addoption("--reproduce", action="store_true", help="also run full reproductions and judge claims")
-    group.addoption("--no-cache", action="store_true", help="retrain even when a cached result exists")
-    group.addoption("--audit-cache", default=None, help="results cache folder (default: $AUDIT_CACHE_DIR or "
-                                                        "~/.cache/mnist-readme-audit)")
-    group.addoption("--run-timeout", type=seconds, default=None, metavar="S",
-                    help="wall-clock budget per spec run, seconds (an overrun is recorded as `timeout`)")
-    group.addoption("--stack", type=positive_count, default=None,
-                    help="seeds trained together in one stacked model (default: measured per model on CPU, "
-                         "all on CUDA; see README)")
-    group.addoption("--train-subset", type=positive_count, default=None, metavar="N",
-                    help="train on the first N samples only (quick checks; recorded, never mistaken for a full run)")
-    group.addoption("--test-subset", type=positive_count, default=None, metavar="N",
-                    help="evaluate on the first N test samples")
-    group.addoption("--shard", type=parse_shard, default=None, metavar="K/N",
-                    help="run the K-th of N deterministic shards of the specs (a spec is never split; nightly jobs)")
+    add_shared(group.addoption, "--no-cache", "--audit-cache", "--run-timeout", "--stack", "--train-subset",
+               "--test-subset", "--shard")
     group.addoption("--results", default=None, help="where run records and the report go (default: <rootdir>/results)")
     group.addoption("--no-report", action="store_true", help="do not regenerate results/REPORT.md at the end")
 

@@ -6,6 +6,7 @@ Used by the pytest plugin (conftest.py) and by `python -m harness run`.
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from harness.cache import ResultsCache
 from harness.claims import ClaimResult
 from harness.data import MNIST, load_mnist
 from harness.engine import RunOptions
-from harness.records import build_record, load_records, read_record, record_path, write_record
+from harness.records import RecordKept, RecordKeptWarning, build_record, load_records, read_record, record_path, write_record
 from harness.results import SpecRun
 from harness.runner import run_spec
 from harness.specs import LoadedSpec, load_all
@@ -57,6 +58,7 @@ class Audit:
     _runs: dict[str, tuple[SpecRun, list[ClaimResult]]] = field(default_factory=dict)
     _judge: Judge | None = None
     records_written: list[Path] = field(default_factory=list)
+    records_kept: list[str] = field(default_factory=list)  # records a run did not cover, left as they were
 
     @property
     def mnist(self) -> MNIST:
@@ -107,8 +109,12 @@ class Audit:
                 break
             seeds = grown
         if self.results_dir is not None:
-            self.records_written.append(write_record(self.results_dir, loaded,
-                                                     build_record(loaded, run, results, planned_parameters(loaded))))
+            try:
+                self.records_written.append(write_record(self.results_dir, loaded,
+                                                         build_record(loaded, run, results, planned_parameters(loaded))))
+            except RecordKept as exc:  # the run is judged and shown; the record it does not cover stays
+                self.records_kept.append(str(exc))
+                warnings.warn(str(exc), RecordKeptWarning, stacklevel=2)
         self._runs[loaded.id] = (run, results)
         return run, results
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import warnings
 from pathlib import Path
 
 from harness.option_types import add_shared
@@ -40,6 +41,8 @@ def cmd_run(args) -> int:
     from harness.cache import ResultsCache
     from harness.cli import find_spec
     from harness.data import DataError, writable_folder
+    from harness.records import RecordKeptWarning
+    from harness.specs import SpecError
     from harness.terminal import safe
 
     try:  # before anything trains: a read-only folder is a message, not a lost run
@@ -48,13 +51,19 @@ def cmd_run(args) -> int:
     except DataError as exc:
         print(exc, file=sys.stderr)
         return 2
+    warnings.simplefilter("ignore", RecordKeptWarning)  # printed below, once, as a message
     audit = Audit(device=resolve_device(args.device), data_root=args.data_root, seeds=args.seeds, max_seeds=args.max_seeds,
                   cache=ResultsCache(args.audit_cache), refresh=args.no_cache, results_dir=args.results,
                   timeout=args.timeout, progress=progress_wanted(), stack=args.stack,
                   train_subset=args.train_subset, test_subset=args.test_subset)
     bad = 0
     for ref in args.specs:
-        loaded = find_spec(ref)
+        try:  # a bad spec fails itself; the others still run
+            loaded = find_spec(ref)
+        except SpecError as exc:
+            print(exc, file=sys.stderr)
+            bad += 1
+            continue
         try:
             run, results = audit.reproduce(loaded)
             if audit.adaptive:  # an undecided lesson grows both its specs, as under pytest
@@ -63,9 +72,8 @@ def cmd_run(args) -> int:
         except DataError as exc:
             print(exc, file=sys.stderr)
             return 2
-        cached = sum(run.from_cache)
-        print(f"{safe(loaded.id)}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training"
-              f"{f', {cached} seeds from cache' if cached else ''}")
+        print(f"{safe(loaded.id)}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training; "
+              f"{safe(provenance(run.trained_with))}")
         for r in results:
             mismatch = "" if r.verdict in (r.expected, "not judged") else f"   <- spec expects {r.expected}"
             bad += bool(mismatch) and r.expected != "unverifiable"
@@ -73,7 +81,24 @@ def cmd_run(args) -> int:
             print(f"  {r.claim_id:32} claimed {claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")
     for path in audit.records_written:
         print(f"record: {path}", file=sys.stderr)
+    for message in audit.records_kept:
+        print(f"record: {safe(message)}", file=sys.stderr)
     return 1 if bad else 0
+
+
+def provenance(trained_with: list[dict]) -> str:
+    """Where a run's seeds came from, and the CPU kinds whose bits they are where not this one's."""
+    from collections import Counter
+
+    from harness.environment import cpu_kind
+
+    here = cpu_kind()
+    sources = Counter(how.get("source", "?") for how in trained_with)
+    text = ", ".join(f"{n} {'trained here' if source == 'trained' else 'from the ' + source}"
+                     for source, n in sorted(sources.items()))
+    elsewhere = sorted({how.get("cpu_kind") or "a CPU kind not recorded" for how in trained_with
+                        if how.get("source") in ("record", "cache") and how.get("cpu_kind") != here})
+    return text + (f" (bits of {'; '.join(elsewhere)}; this CPU is {here})" if elsewhere else "")
 
 
 def cmd_report(args) -> int:

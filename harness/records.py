@@ -76,10 +76,50 @@ def same_substance(old: dict | None, new: dict) -> bool:
     return text(old) == text(new)
 
 
+def uncovered(old: dict | None, new: dict) -> str | None:
+    """Why `new` may not replace `old` (None: it may). A run replaces a record only where it covers it: the
+    same training, the same scope (full data or the same subset, epochs, batch size) and every seed the
+    record holds. A stale or failed record is always replaced; a subset run never replaces a full one."""
+    from harness.verdicts import scope_of
+
+    if old is None or old.get("outcome") != "ok":
+        return None
+    if (old.get("training_hash"), old.get("semantics_version")) != (new.get("training_hash"),
+                                                                    new.get("semantics_version")):
+        return None
+    old_scope, new_scope = scope_of(old.get("options") or {}), scope_of(new.get("options") or {})
+    if old_scope != new_scope:
+        what = "full" if not any(old_scope) else "differently scoped"
+        return f"it holds a {what} run and this one is scoped {_scope_text(new.get('options') or {})}"
+    missing = sorted(set(old.get("seeds", [])) - set(new.get("seeds", [])))
+    if missing:
+        return f"it holds seeds {missing} that this run does not"
+    return None
+
+
+def _scope_text(options: dict) -> str:
+    from harness.verdicts import SCOPE
+
+    return ", ".join(f"{k}={options[k]}" for k in SCOPE if options.get(k) is not None) or "as the full run"
+
+
+class RecordKept(RuntimeError):
+    """A run that does not cover the record in place: the record stays, the message says why and what to do."""
+
+
+class RecordKeptWarning(UserWarning):
+    """RecordKept's message where a run goes on (pytest lists it in its warnings summary)."""
+
+
 def write_record(results_dir: Path, loaded: LoadedSpec, record: dict) -> Path:
-    """Atomically; an existing record of the same substance is left untouched."""
+    """Atomically; an existing record of the same substance is left untouched, and one this run does not
+    cover (`uncovered`) is kept: RecordKept, whose message names the file, why, and where to write instead."""
     path = record_path(results_dir, loaded, record["device_kind"])
-    if not same_substance(read_record(path), record):
+    old = read_record(path)
+    why = uncovered(old, record)
+    if why:
+        raise RecordKept(f"{path} kept: {why}; pass --results DIR to record this run elsewhere")
+    if not same_substance(old, record):
         atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True) + "\n")
     return path
 

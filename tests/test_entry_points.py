@@ -1,0 +1,71 @@
+"""Every entry point is as strict as pytest and a run never overwrites a record it does not cover."""
+
+import pytest
+import torch
+from _support import write_tiny_specs
+
+from harness.audit import Audit
+from harness.cli import main
+from harness.records import RecordKeptWarning, read_record, record_path
+from harness.specs import load_spec
+
+
+@pytest.mark.parametrize("command", ["run", "plan"])
+@pytest.mark.parametrize("option", [["--stack", "-3"], ["--stack", "0"], ["--test-subset", "0"],
+                                    ["--train-subset", "-5"], ["--run-timeout", "-1"], ["--seeds", "0"]])
+def test_the_cli_refuses_what_pytest_refuses(command, option, capsys):
+    if command == "plan" and option[0] in ("--test-subset", "--train-subset", "--run-timeout"):
+        pytest.skip("plan has no such option")
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "sub25k-95pct/iteration4", *option] if command == "run" else [command, *option])
+    assert exit_.value.code == 2
+    assert option[0] in capsys.readouterr().err
+
+
+def _audit(tmp_path, tiny_mnist, **options):
+    audit = Audit(device=torch.device("cpu"), results_dir=tmp_path / "results", test_subset=64, **options)
+    audit._mnist = tiny_mnist
+    return audit
+
+
+def test_a_subset_or_fewer_seeds_never_replace_the_record_they_do_not_cover(tmp_path, tiny_mnist, one_thread):
+    loaded = load_spec(write_tiny_specs(tmp_path / "specs" / "tiny") / "alpha.yaml")
+    _audit(tmp_path, tiny_mnist, train_subset=256).reproduce(loaded, [0, 1, 2])
+    path = record_path(tmp_path / "results", loaded, "cpu")
+    before = path.read_bytes()
+
+    with pytest.warns(RecordKeptWarning, match="holds a differently scoped run"):
+        _audit(tmp_path, tiny_mnist, train_subset=128).reproduce(loaded, [0, 1])
+    assert path.read_bytes() == before
+    fewer = _audit(tmp_path, tiny_mnist, train_subset=256, seeds=2)  # as `--seeds 2`: the record's others not added
+    with pytest.warns(RecordKeptWarning, match=r"holds seeds \[2\]"):
+        fewer.reproduce(loaded, [0, 1])
+    assert path.read_bytes() == before and fewer.records_kept
+
+    _audit(tmp_path, tiny_mnist, train_subset=256).reproduce(loaded, [0, 1, 2, 3])  # covers it: replaces it
+    assert read_record(path)["seeds"] == [0, 1, 2, 3]
+
+
+def test_one_bad_spec_in_a_run_fails_only_itself(tmp_path, capsys, monkeypatch):
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
+    (folder / "broken.yaml").write_text("title: [unclosed\n")
+    ran = []
+
+    def reproduce(self, loaded, seeds=None):  # no training: which specs the command reaches is the point
+        ran.append(loaded.id)
+        return _stub(loaded)
+
+    monkeypatch.setattr(Audit, "reproduce", reproduce)
+    code = main(["run", str(folder / "alpha.yaml"), str(folder / "broken.yaml"), str(folder / "beta.yaml"),
+                 "--results", str(tmp_path / "results"), "--audit-cache", str(tmp_path / "cache")])
+    err = capsys.readouterr().err
+    assert "broken.yaml" in err and code == 1
+    assert [i.split("/")[-1] for i in ran] == ["alpha", "beta"]
+
+
+def _stub(loaded):
+    from harness.results import SpecRun
+
+    run = SpecRun(loaded.id, [0], [], [], 0.0, 1, {"device": "cpu"})
+    run.trained_with = [{"source": "record"}]
+    return run, []

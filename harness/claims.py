@@ -25,6 +25,7 @@ from pydantic import Field, model_validator
 
 from harness import stats
 from harness.layers import PosInt, Strict
+from harness.limits import SPEC_REF_PATTERN
 from harness.results import SeedCurve
 
 EPS = 1e-9  # accuracies are k/n*100 in floating point; band edges are inclusive
@@ -838,7 +839,8 @@ class Comparison(_Claim):
     kind: Literal["comparison"]
     judged_after_others: ClassVar[bool] = True
     id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
-    other: Text = Field(description="The other spec: a name in the same folder, or slug/name")
+    other: Annotated[str, Field(pattern=SPEC_REF_PATTERN)] = Field(
+        description="The other spec: a name in the same folder, or slug/name (never a path)")
     metric: Metric
     direction: Literal["higher", "lower"]
     by: Annotated[float, Field(ge=0.0)] = Field(0.0, description="By at least this much (pp or epochs)")

@@ -7,16 +7,9 @@ import json
 import sys
 from pathlib import Path
 
-from harness.specs import LoadedSpec, SpecError, default_specs_dir, discover, load_all, load_spec
+from harness.specs import LoadedSpec, SpecError, default_specs_dir, discover, find_spec, load_all, load_spec
+from harness.specs import related_problems as spec_related
 from harness.terminal import safe
-
-
-def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
-    """A spec by path (`specs/sub20k/iteration9.yaml`) or id (`sub20k/iteration9`)."""
-    path = Path(ref)
-    if path.suffix not in (".yaml", ".yml"):  # an id; ids may hold dots (iteration3-lr0.001)
-        path = (root or default_specs_dir()) / f"{ref}.yaml"
-    return load_spec(path)
 
 
 def parameter_row(loaded: LoadedSpec) -> dict:
@@ -103,18 +96,14 @@ def related_problems(loaded: list[LoadedSpec]) -> int:
     of specs with such a problem."""
     known = {s.id: s for s in loaded}
 
-    def epochs_of(spec_id: str) -> int | None:
+    def find(spec_id: str) -> LoadedSpec:
         if spec_id not in known:
-            try:
-                known[spec_id] = find_spec(spec_id, loaded[0].path.parent.parent)
-            except (SpecError, OSError):
-                return None
-        return known[spec_id].spec.recipe.epochs
+            known[spec_id] = find_spec(spec_id, loaded[0].path.parent.parent)
+        return known[spec_id]
 
     bad = 0
     for spec in loaded:
-        found = [f"{spec.path}: claims[{i}].{field}: {message}" for i, claim in enumerate(spec.spec.claims)
-                 for field, message in claim.related_problems(spec.id, epochs_of)]
+        found = [f"{spec.path}: claims[{i}].{field}: {message}" for i, field, message in spec_related(spec, find)]
         for line in found:
             print(safe(line), file=sys.stderr)
         bad += bool(found)

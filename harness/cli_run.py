@@ -39,10 +39,9 @@ def add_commands(sub) -> None:
 def cmd_run(args) -> int:
     from harness.audit import Audit, progress_wanted, resolve_device
     from harness.cache import ResultsCache
-    from harness.cli import find_spec
     from harness.data import DataError, writable_folder
     from harness.records import RecordKeptWarning
-    from harness.specs import SpecError
+    from harness.specs import SpecError, find_spec
     from harness.terminal import safe
 
     try:  # before anything trains: a read-only folder is a message, not a lost run

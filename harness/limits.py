@@ -21,6 +21,10 @@ MAX_FLOPS = 2_000_000_000          # forward FLOPs (2 x multiply-accumulates) fo
 MAX_EPOCHS = 200
 MAX_SEEDS = 100
 
+# How one spec names another (`extends`, a comparison's `other`, a spec id on the command line): a name in
+# the same folder or slug/name, no leading dot or slash, so a reference cannot climb out of the spec root.
+SPEC_REF_PATTERN = r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$"
+
 
 def mib(n: int) -> str:
     return f"{n / (1 << 20):,.1f} MiB"

@@ -31,8 +31,9 @@ import yaml
 from pydantic import Field, ValidationError
 
 from harness.layers import KINDS, Strict, layer_kind_of
-from harness.limits import MAX_EXTENDS_DEPTH, MAX_SEEDS, MAX_SPEC_BYTES
+from harness.limits import MAX_EXTENDS_DEPTH, MAX_SEEDS, MAX_SPEC_BYTES, SPEC_REF_PATTERN
 from harness.model import ArchitectureError, plan
+from harness.paths import PathEscape, inside
 from harness.schema import REQUIRED_FIDELITY, Spec, Text
 from harness.terminal import safe
 
@@ -218,7 +219,7 @@ def load_source_info(folder: Path) -> SourceInfo:
 # --------------------------------------------------------------------------- resolution
 
 Where = dict  # YAML path tuple -> (file, line): where each value of a resolved spec was written
-EXTENDS_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(/[A-Za-z0-9_][A-Za-z0-9_.-]{0,99})?$")
+EXTENDS_NAME = re.compile(SPEC_REF_PATTERN)
 
 
 def _where(path: Path, lines: dict[tuple, int]) -> Where:
@@ -264,6 +265,10 @@ def _resolve(path: Path, chain: tuple[Path, ...]) -> tuple[dict, Where]:
             raise problem(f"cycle: {cycle}")
         if not exists:
             raise problem(f"no spec {parent_name!r} (looked for {_display(parent_path)})")
+        try:  # a symlinked file or folder must not carry the chain out of the spec root
+            inside(_resolved(path.parent.parent), parent_path, "`extends` target")
+        except PathEscape as exc:
+            raise problem(str(exc)) from None
         if len(chain) + 1 >= MAX_EXTENDS_DEPTH:
             raise problem(f"more than {MAX_EXTENDS_DEPTH} files in one `extends` chain")
         try:
@@ -652,3 +657,31 @@ def _place(problem: Problem, where: Where, loc) -> Problem:
             return problem
         loc = loc[:-1]
     return problem
+
+
+def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
+    """A spec by path (`specs/sub20k/iteration9.yaml`: the caller's own file) or id (`sub20k/iteration9`, always
+    inside the spec root; ids may hold dots, iteration3-lr0.001)."""
+    path = Path(ref)
+    if path.suffix not in (".yaml", ".yml"):
+        if not EXTENDS_NAME.match(ref):
+            raise SpecError(path, [Problem("(spec id)", "expected slug/name (letters, digits, _ . -), or a path "
+                                           "ending in .yaml")])
+        path = (root or default_specs_dir()) / f"{ref}.yaml"
+    return load_spec(path)
+
+
+def related_problems(loaded: LoadedSpec, find=None) -> list[tuple[int, str, str]]:
+    """(claim index, field, message) for claims naming another spec (comparisons): it exists, it is not this
+    spec, and the metric applies to it. `find(spec_id)` looks a spec up (default: in this spec's root)."""
+    root = loaded.path.parent.parent
+    find = find or (lambda spec_id: find_spec(spec_id, root))
+
+    def epochs_of(spec_id: str) -> int | None:
+        try:
+            return find(spec_id).spec.recipe.epochs
+        except (SpecError, OSError):
+            return None
+
+    return [(i, field, message) for i, claim in enumerate(loaded.spec.claims)
+            for field, message in claim.related_problems(loaded.id, epochs_of)]

@@ -192,7 +192,7 @@ def _pinned_child(args, ref: str, seeds: list[int], pins: dict[str, str], *extra
 
 def verify_spec(args, ref: str, mnist, here: str, cpu_model: str) -> int:
     """0 all checked seeds bit-identical (or none checkable), 1 one differs, 2 bad input."""
-    from harness.cli import find_spec
+    from harness.specs import find_spec
 
     loaded = find_spec(ref)
     path = record_path(args.results, loaded, "cpu")

@@ -336,7 +336,7 @@ def test_pytest_output_of_spec_strings_is_escaped(tmp_path):
 
 
 def test_a_spec_id_with_a_dot_is_an_id_not_a_path():
-    from harness.cli import find_spec
+    from harness.specs import find_spec
 
     assert find_spec("sub25k-95pct/iteration3-lr0.001").id == "sub25k-95pct/iteration3-lr0.001"
     assert find_spec("specs/sub20k/final.yaml").id == "sub20k/final"

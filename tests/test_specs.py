@@ -11,13 +11,19 @@ import torch
 
 from harness.claims import Evidence
 from harness.model import build_model, count_parameters, plan
-from harness.specs import SpecError, with_overrides
+from harness.specs import SpecError, related_problems, with_overrides
 from harness.verdicts import planned_parameters
 
 
 def test_spec_is_valid(spec_entry):
     if isinstance(spec_entry, SpecError):
         pytest.fail(str(spec_entry), pytrace=False)
+
+
+def test_specs_a_claim_names_exist_and_are_others(spec):
+    """A comparison's `other` is checked here, in the fast tier, not first when a reproduction reaches it."""
+    problems = related_problems(spec)
+    assert not problems, [f"claims[{i}].{field}: {message}" for i, field, message in problems]
 
 
 def test_model_builds_and_runs(spec):

@@ -13,9 +13,13 @@ Bits hold only on one CPU kind (vendor, ATen's kernel level, oneDNN's instructio
   that kind and the pins reproduce it exactly (an AVX-512 EPYC runs an AVX2 EPYC's arithmetic);
 * against a *witness*: the same seed retrained on another kind, kept in `results/bits/` (`--witness
   KIND` writes one), so a machine of that kind checks the record too;
-* not at all where none of these applies: said, never counted as a pass or a failure.
+* by consistency where none of these applies: the seed retrained here is one more draw of the recipe
+  (bits differ across kinds, the recipe does not), judged against the record's seeds epoch by epoch
+  (`consistent`); it passes when every epoch lies inside its prediction interval, and is never called
+  bit-identical.
 
-Exit 1 when a checked seed differs, 2 on bad input (a spec, a seed or a data folder), else 0.
+Exit 1 when a checked seed differs (or a retrained one is not consistent), 2 on bad input (a spec, a seed
+or a data folder), else 0.
 """
 
 from __future__ import annotations
@@ -159,6 +163,39 @@ def verify(loaded, record: dict, seeds: list[int], mnist) -> list[tuple[int, flo
     return [(seed, largest_difference(curves[seed], fresh[seed])) for seed in seeds]
 
 
+CONSISTENCY_ALPHA = 0.01  # a whole curve's false alarm rate: Bonferroni over its epochs
+
+
+def consistent(fresh: dict, recorded: list[dict], alpha: float = CONSISTENCY_ALPHA) -> tuple[bool | None, str]:
+    """Is a seed retrained on another CPU kind one more run of the recipe the record's seeds come from?
+    `recorded`: the record's OTHER seeds (its own twin would judge it against itself).
+
+    At each epoch its test accuracy must lie inside the record seeds' prediction interval for one new run
+    (stats.prediction_interval with stats.noise: the seeds' sd or the binomial floor, whichever is wider) at
+    level 1 - alpha/E over E epochs, so a true curve is refused at most alpha of the time whatever E is
+    (Bonferroni; simulated in tests/test_cpu_kind.py). (ok, the worst epoch in words); ok is None where
+    fewer than two other seeds leave nothing to judge against."""
+    import statistics
+
+    from harness import stats
+
+    curve = fresh["test_accuracy"]
+    epochs = len(curve)
+    worst, ok = "", True
+    for e, value in enumerate(curve):
+        values = [c["test_accuracy"][e] for c in recorded if len(c["test_accuracy"]) > e]
+        if len(values) < 2:
+            return None, f"epoch {e + 1}: fewer than 2 other recorded seeds to judge against"
+        if value != value:
+            return False, f"epoch {e + 1}: NaN"
+        mean = statistics.fmean(values)
+        sd = stats.noise(values, None, stats.binomial_floor(mean))
+        interval = stats.prediction_interval(mean, len(values), sd, 1 - alpha / epochs)
+        if value not in interval:
+            ok, worst = False, f"epoch {e + 1}: {value:.2f} outside {interval.lo:.2f}-{interval.hi:.2f}"
+    return ok, worst or f"every epoch of {epochs} inside the record's other seeds' {1 - alpha:.0%} band (n={len(recorded)})"
+
+
 @dataclass
 class Check:
     """One comparison: a seed's expected curve (the record's, or a witness) and the kind it holds on."""
@@ -218,8 +255,16 @@ def verify_spec(args, ref: str, mnist, here: str, cpu_model: str) -> int:
     child = bool(os.environ.get(NO_EMULATION))  # a pinned child checks only its kind: unnamed seeds are the parent's
     here_checks = [c for c in checks if c.kind == here or (c.kind is None and not child)]
     failed = False
+    native: dict[int, dict] = {}
+
+    def natively(wanted: list[int]) -> dict[int, dict]:  # each seed retrained here at most once
+        missing = [s for s in wanted if s not in native]
+        if missing:
+            native.update(retrain(loaded, record, missing, mnist))
+        return native
+
     if here_checks:
-        fresh = retrain(loaded, record, sorted({c.seed for c in here_checks}), mnist)
+        fresh = natively(sorted({c.seed for c in here_checks}))
         for c in here_checks:
             diff = largest_difference(c.curve, fresh[c.seed])
             failed |= diff != 0
@@ -239,13 +284,30 @@ def verify_spec(args, ref: str, mnist, here: str, cpu_model: str) -> int:
         these = sorted({c.seed for c in elsewhere if c.kind == kind})
         pins = pins_for(kind, here)
         if pins is None:
-            print(f"{safe(loaded.id)} seeds {these}: not checked here: their bits hold on {safe(kind)}, "
-                  f"this CPU is {safe(here)} and cannot compute as it does")
+            failed |= not _check_consistency(loaded, record, [c for c in elsewhere if c.kind == kind], natively, here)
             continue
         print(f"{safe(loaded.id)} seeds {these}: checking as {safe(kind)} in a pinned process")
         sys.stdout.flush()
         failed |= _pinned_child(args, ref, these, pins) != 0
     return 1 if failed else 0
+
+
+def _check_consistency(loaded, record: dict, checks: list[Check], natively, here: str) -> bool:
+    """Seeds whose bits hold on a kind this CPU can neither be nor pin: retrained here, judged as draws."""
+    seeds = sorted({c.seed for c in checks if c.label == "record"})
+    if not seeds:  # a witness of a kind we cannot compute adds nothing a record seed does not
+        return True
+    fresh = natively(seeds)
+    good = True
+    for seed in seeds:
+        ok, why = consistent(fresh[seed], [c for c in record["curves"] if c["seed"] != seed])
+        kind = next(c.kind for c in checks if c.seed == seed)
+        good &= ok is not False
+        word = {True: "consistent", False: "NOT consistent", None: "not checked"}[ok]
+        diff = largest_difference({c["seed"]: c for c in record["curves"]}[seed], fresh[seed])
+        print(f"{safe(loaded.id)} seed {seed} (record): {word} ({safe(why)}); retrained on {safe(here)}, "
+              f"its bits hold on {safe(kind)} (largest difference {diff:.3g})")
+    return good
 
 
 def _write_witness(args, ref, loaded, record, seeds, here: str, cpu_model: str) -> int:

@@ -15,6 +15,7 @@ import torch
 from _support import ROOT, write_tiny_specs
 
 from harness.audit import Audit
+from harness.cli import main as main_
 from harness.environment import ISA_SWITCHES, _cpuinfo, cpu_kind, onednn_isa
 from harness.records import read_record, record_path
 from harness.specs import load_spec
@@ -84,3 +85,43 @@ def test_a_witness_of_another_kind_is_checked_bit_for_bit_and_a_doctored_one_is_
     bits.write_text(json.dumps(data))
     doctored = _harness("verify", str(spec), "--results", str(results))
     assert doctored.returncode == 1 and "(witness): differs" in doctored.stdout
+
+
+def test_the_consistency_band_refuses_a_true_curve_at_most_alpha_of_the_time():
+    """Record seeds and the retrained seed all drawn from one recipe (99.4 +- 0.05 pp per epoch, 15 epochs,
+    epochs independent: the worst case for a per-epoch rule): the curve is refused <= 1% (Bonferroni)."""
+    import numpy as np
+
+    from harness.verify import consistent
+
+    rng = np.random.default_rng(0)
+    trials, refused, shifted = 1500, 0, 0
+    for _ in range(trials):
+        draws = np.round(rng.normal(99.4, 0.05, size=(6, 15)), 2)
+        record = [{"test_accuracy": list(row)} for row in draws[1:]]
+        refused += not consistent({"test_accuracy": list(draws[0])}, record)[0]
+        shifted += not consistent({"test_accuracy": list(draws[0] - 0.5)}, record)[0]
+    assert refused / trials <= 0.015
+    assert shifted / trials >= 0.9  # a curve 0.5 pp (10 sd) low at every epoch is no draw of the recipe
+
+
+def test_a_seed_of_a_kind_this_cpu_cannot_compute_is_judged_as_one_more_draw(tmp_path, capsys, one_thread):
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny")
+    results = tmp_path / "results"
+    assert main_(["run", str(folder / "alpha.yaml"), "--results", str(results), "--seeds", "4", "--train-subset",
+                  "512", "--test-subset", "256", "--audit-cache", str(tmp_path / "cache")]) == 0
+    path = next((results / "records").glob("*.json"))
+    record = json.loads(path.read_text())
+    for how in record["trained_with"]:
+        how["cpu_kind"] = "SomeVendor AVX512 avx512_core"  # a kind no CPU here can be or pin
+    path.write_text(json.dumps(record))
+    capsys.readouterr()
+    assert main_(["verify", str(folder / "alpha.yaml"), "--results", str(results)]) == 0
+    out = capsys.readouterr().out
+    assert "seed 0 (record): consistent (every epoch" in out and "bit-identical" not in out
+
+    for curve in record["curves"][1:]:  # the other seeds now claim a recipe that scores 100% every epoch
+        curve["test_accuracy"] = [100.0 for _ in curve["test_accuracy"]]
+    path.write_text(json.dumps(record))
+    assert main_(["verify", str(folder / "alpha.yaml"), "--results", str(results)]) == 1
+    assert "NOT consistent" in capsys.readouterr().out

@@ -10,6 +10,7 @@ outcome, recorded with whatever was measured; it never takes the suite down.
 
 from __future__ import annotations
 
+import math
 import time
 import traceback
 from dataclasses import replace
@@ -140,7 +141,37 @@ def run_spec(loaded: LoadedSpec, mnist: MNIST, seeds: list[int], options: RunOpt
     run.curves = [found[s][0] for s in seeds]
     run.trained_with = [found[s][1] for s in seeds]
     run.from_cache = [found[s][1].get("source") != "trained" for s in seeds]
+    if run.outcome == "ok":
+        problem = hollow(run.curves, epochs)
+        if problem:  # an "ok" record must carry what it claims to: never empty or NaN accuracies
+            run.outcome, run.error = "error", problem
+    if cache is not None:
+        sweep_checkpoints(cache, loaded, keys, found)
     return run
+
+
+def hollow(curves: list[SeedCurve], epochs: int) -> str | None:
+    """Why curves marked ok do not hold a run's figures (an epoch missing, an accuracy NaN), else None.
+    A diverged seed is an outcome of its own: its NaN loss is what it measured."""
+    for c in curves:
+        if c.outcome != "ok":
+            continue
+        if len(c.test_accuracy) != epochs or len(c.train_accuracy) != epochs:
+            return (f"seed {c.seed}: {len(c.test_accuracy)} test and {len(c.train_accuracy)} train figures for "
+                    f"{epochs} epochs")
+        if any(not math.isfinite(a) for a in (*c.test_accuracy, *c.train_accuracy)):
+            return f"seed {c.seed}: an accuracy is not a number (NaN or infinite)"
+    return None
+
+
+def sweep_checkpoints(cache: ResultsCache, loaded: LoadedSpec, keys: dict[int, str], found: dict) -> None:
+    """A kill between a group's cache write and its checkpoint's removal leaves the checkpoint behind; once
+    the group is cached it can never be resumed, so it goes (its path is rebuilt from how the group trained)."""
+    for _, how in found.values():
+        group = how.get("stack") or []
+        if how.get("source") == "cache" and group and all(g in keys for g in group):
+            plan = {k: v for k, v in how.items() if k != "source"}
+            cache.checkpoint_path(loaded.file_id, [keys[g] for g in group], plan).unlink(missing_ok=True)
 
 
 def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, tuple[SeedCurve, dict]]:

@@ -69,3 +69,35 @@ def _stub(loaded):
     run = SpecRun(loaded.id, [0], [], [], 0.0, 1, {"device": "cpu"})
     run.trained_with = [{"source": "record"}]
     return run, []
+
+
+def test_a_run_whose_curves_are_empty_or_nan_is_an_error_not_an_ok_record(tmp_path, tiny_mnist, monkeypatch):
+    import harness.runner
+    from harness.results import SeedCurve
+
+    loaded = load_spec(write_tiny_specs(tmp_path / "specs" / "tiny") / "alpha.yaml")
+    monkeypatch.setattr(harness.runner, "train", lambda spec, mnist, seeds, options: [
+        SeedCurve(s, test_accuracy=[float("nan")] * 2, train_accuracy=[50.0] * 2) for s in seeds])
+    audit = _audit(tmp_path, tiny_mnist, train_subset=64)
+    run, _ = audit.reproduce(loaded, [0])
+    assert run.outcome == "error" and "not a number" in run.error
+    assert read_record(record_path(tmp_path / "results", loaded, "cpu"))["outcome"] == "error"
+
+
+def test_a_checkpoint_orphaned_by_a_kill_after_the_cache_write_is_swept(tmp_path, tiny_mnist, one_thread):
+    from harness.cache import ResultsCache
+    from harness.engine import RunOptions
+    from harness.environment import capture, environment_key
+    from harness.runner import run_spec
+
+    loaded = load_spec(write_tiny_specs(tmp_path / "specs" / "tiny") / "alpha.yaml")
+    cache = ResultsCache(tmp_path / "cache")
+    options = RunOptions(device=torch.device("cpu"), train_limit=64, test_limit=32)
+    run = run_spec(loaded, tiny_mnist, [0], options, cache, stack=1)
+    how = run.trained_with[0]
+    key = ResultsCache.key(loaded.training_hash, environment_key(capture(torch.device("cpu"))), options.shape_key(), 0)
+    orphan = cache.checkpoint_path(loaded.file_id, [key], {k: v for k, v in how.items() if k != "source"})
+    orphan.parent.mkdir(parents=True, exist_ok=True)
+    orphan.write_bytes(b"left by a kill between the cache write and the unlink")
+    again = run_spec(loaded, tiny_mnist, [0], options, cache, stack=1)
+    assert again.trained_with[0]["source"] == "cache" and not orphan.exists()

@@ -64,12 +64,11 @@ def check_folders_and_data(config) -> None:
     if not (reproduce or smoke):
         return
     from harness.cache import default_cache_dir
-    from harness.data import DataError, load_mnist, writable_folder
+    from harness.data import DataError, load_mnist, output_folders
 
     try:
         if reproduce:
-            writable_folder(results_dir(config), "results folder")
-            writable_folder(config.getoption("audit_cache") or default_cache_dir(), "results cache folder")
+            output_folders(results_dir(config), config.getoption("audit_cache") or default_cache_dir())
         load_mnist(config.getoption("data_root"), fetch=True)
     except DataError as exc:
         raise pytest.UsageError(str(exc)) from None

@@ -39,14 +39,13 @@ def add_commands(sub) -> None:
 def cmd_run(args) -> int:
     from harness.audit import Audit, progress_wanted, resolve_device
     from harness.cache import ResultsCache
-    from harness.data import DataError, writable_folder
+    from harness.data import DataError, output_folders
     from harness.records import RecordKeptWarning
     from harness.specs import SpecError, find_spec
     from harness.terminal import safe
 
     try:  # before anything trains: a read-only folder is a message, not a lost run
-        writable_folder(args.results, "results folder")
-        writable_folder(ResultsCache(args.audit_cache).root, "results cache folder")
+        output_folders(args.results, ResultsCache(args.audit_cache).root)
     except DataError as exc:
         print(exc, file=sys.stderr)
         return 2

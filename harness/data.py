@@ -21,6 +21,8 @@ from pathlib import Path
 
 import torch
 
+from harness.paths import PathEscape, real_folder
+
 ENV_VAR = "MNIST_ROOT"
 
 # name -> (sha256 of the decompressed file, IDX magic, shape)
@@ -148,10 +150,30 @@ def cached_mnist() -> Path:
         return fetch_mnist(folder)
 
 
+def output_folders(results: str | Path | None, cache_root: str | Path | None) -> None:
+    """Every folder a run writes into, checked before anything trains: real (no symlink written through),
+    a folder (not a file in its place) and writable; DataError names the first that is not."""
+    where = []
+    if results is not None:
+        results = Path(results)
+        where += [(results, "results folder"), (results / "records", "records folder"),
+                  (results / "plots", "plots folder"), (results / "bits", "witness folder")]
+    if cache_root is not None:
+        cache_root = Path(cache_root)
+        where += [(cache_root, "results cache folder"), (cache_root / "runs", "cache's runs folder"),
+                  (cache_root / "checkpoints", "cache's checkpoints folder"), (cache_root / "locks", "cache's locks folder")]
+    for path, what in where:
+        writable_folder(path, what)
+
+
 def writable_folder(path: str | Path, what: str) -> Path:
     """Create `path` if needed and prove it writable, or raise DataError saying which folder and why:
     checked before training starts, so a read-only results or cache folder never costs a run."""
     path = Path(path).expanduser()
+    try:
+        real_folder(path, f"the {what}")
+    except PathEscape as exc:
+        raise DataError(str(exc)) from None
     try:
         path.mkdir(parents=True, exist_ok=True)
         probe = path / f".write-probe-{os.getpid()}"

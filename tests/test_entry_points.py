@@ -101,3 +101,28 @@ def test_a_checkpoint_orphaned_by_a_kill_after_the_cache_write_is_swept(tmp_path
     orphan.write_bytes(b"left by a kill between the cache write and the unlink")
     again = run_spec(loaded, tiny_mnist, [0], options, cache, stack=1)
     assert again.trained_with[0]["source"] == "cache" and not orphan.exists()
+
+
+@pytest.mark.parametrize("inside", ["records", "plots", "bits"])
+def test_a_symlinked_or_file_folder_under_results_stops_a_run_before_training(tmp_path, capsys, inside):
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny")
+    results, elsewhere = tmp_path / "results", tmp_path / "elsewhere"
+    results.mkdir()
+    elsewhere.mkdir()
+    (results / inside).symlink_to(elsewhere, target_is_directory=True)
+    args = ["run", str(folder / "alpha.yaml"), "--results", str(results), "--audit-cache", str(tmp_path / "cache")]
+    assert main(args) == 2
+    assert "symbolic link" in capsys.readouterr().err and not any(elsewhere.iterdir())
+    (results / inside).unlink()
+    (results / inside).write_text("a file where a folder belongs")
+    assert main(args) == 2
+    assert "not a folder" in capsys.readouterr().err
+
+
+def test_a_cache_subfolder_that_is_a_file_stops_a_run_before_training(tmp_path, capsys):
+    folder = write_tiny_specs(tmp_path / "specs" / "tiny")
+    (tmp_path / "cache").mkdir()
+    (tmp_path / "cache" / "checkpoints").write_text("not a folder")
+    assert main(["run", str(folder / "alpha.yaml"), "--results", str(tmp_path / "r"), "--audit-cache",
+                 str(tmp_path / "cache")]) == 2
+    assert "checkpoints" in capsys.readouterr().err

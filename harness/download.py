@@ -25,7 +25,10 @@ MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.
 MAX_GZ_BYTES = 64 << 20   # the largest MNIST .gz is 9.9 MB; a server sending more is not serving MNIST
 CHUNK = 1 << 20
 ATTEMPTS = 4              # per mirror: the first request and three resumptions
-TIMEOUT_S = 30.0
+TIMEOUT_S = 30.0          # one read's silence
+DEADLINE_S = 900.0        # the whole download, every file, attempt and mirror: a drip never holds a run forever
+MIN_RATE = 8 << 10        # bytes/s averaged since a request began, checked after GRACE_S: MNIST is 11 MB in total
+GRACE_S = 20.0
 
 
 class FetchError(Exception):
@@ -33,8 +36,10 @@ class FetchError(Exception):
 
 
 def fetch_mnist(target: str | Path, mirrors: tuple[str, ...] | list[str] = MIRRORS, attempts: int = ATTEMPTS,
-                timeout: float = TIMEOUT_S, log=None) -> Path:
-    """Every MNIST file verified in `target` (those already there and intact are kept); returns `target`."""
+                timeout: float = TIMEOUT_S, log=None, deadline_s: float | None = None) -> Path:
+    """Every MNIST file verified in `target` (those already there and intact are kept); returns `target`.
+    All of it within `deadline_s` (default DEADLINE_S); a file not fetched by then fails with the rest."""
+    deadline = time.monotonic() + (DEADLINE_S if deadline_s is None else deadline_s)
     target = Path(target)
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -47,7 +52,9 @@ def fetch_mnist(target: str | Path, mirrors: tuple[str, ...] | list[str] = MIRRO
         for mirror in mirrors:
             url = mirror.rstrip("/") + f"/{name}.gz"
             try:
-                _fetch_one(url, name, target, attempts, timeout, log)
+                if time.monotonic() >= deadline:
+                    raise FetchError("the download's deadline passed before this file")
+                _fetch_one(url, name, target, attempts, timeout, log, deadline)
                 tried.clear()
                 break
             except FetchError as exc:
@@ -82,21 +89,26 @@ def _sha256_of(stream, limit: int) -> str | None:
     return digest.hexdigest() if size == limit else None
 
 
-def _fetch_one(url: str, name: str, target: Path, attempts: int, timeout: float, log) -> None:
+def _fetch_one(url: str, name: str, target: Path, attempts: int, timeout: float, log,
+               deadline: float = float("inf")) -> None:
     part = target / f".{name}.gz.part"
-    last = None
-    for attempt in range(attempts):
+    last, attempt = None, 0
+    for attempt in range(1, attempts + 1):
         try:
-            _download(url, part, timeout)
+            _download(url, part, timeout, deadline)
+            last = None
             break
         except FetchError as exc:
             last = exc
             if log:
-                log(f"{url}: {exc}; {'resuming' if part.exists() else 'retrying'} ({attempt + 1}/{attempts})")
-            if attempt + 1 < attempts:
-                time.sleep(min(0.1 * 2**attempt, 1.0))
-    else:
-        raise FetchError(f"{last} (after {attempts} attempts)")
+                log(f"{url}: {exc}; {'resuming' if part.exists() else 'retrying'} ({attempt}/{attempts})")
+            if time.monotonic() >= deadline:
+                break
+            if attempt < attempts:
+                time.sleep(min(0.1 * 2 ** (attempt - 1), 1.0))
+    if last is not None:
+        part.unlink(missing_ok=True)  # this mirror's bytes: never resumed from another, never left behind
+        raise FetchError(f"{last} (after {attempt} attempts)")
     final, unpacked = target / name, target / f".{name}.part"
     try:
         _decompress_verified(part, unpacked, name)
@@ -108,8 +120,9 @@ def _fetch_one(url: str, name: str, target: Path, attempts: int, timeout: float,
         log(f"{final}: verified (SHA256 of the decompressed bytes)")
 
 
-def _download(url: str, part: Path, timeout: float) -> None:
-    """Append the rest of `url` to `part` (Range from its current size); FetchError on any failure."""
+def _download(url: str, part: Path, timeout: float, deadline: float = float("inf")) -> None:
+    """Append the rest of `url` to `part` (Range from its current size); FetchError on any failure, on the
+    deadline, and on a rate below MIN_RATE once GRACE_S have passed (a drip is a failure, not a download)."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"User-Agent": "mnist-readme-audit",
                                                    **({"Range": f"bytes={have}-"} if have else {})})
@@ -122,12 +135,18 @@ def _download(url: str, part: Path, timeout: float) -> None:
             if expected is not None and expected > MAX_GZ_BYTES:
                 raise FetchError(f"{expected:,} bytes is not an MNIST file (at most {MAX_GZ_BYTES:,})")
             with open(part, "ab" if have else "wb") as out:
-                size = have
-                while chunk := response.read(CHUNK):
+                size, began = have, time.monotonic()
+                while chunk := response.read1(CHUNK) if hasattr(response, "read1") else response.read(CHUNK):
                     size += len(chunk)
                     if size > MAX_GZ_BYTES:
                         raise FetchError(f"more than {MAX_GZ_BYTES:,} bytes: not an MNIST file")
                     out.write(chunk)
+                    now = time.monotonic()
+                    if now >= deadline:
+                        raise FetchError(f"deadline passed after {size:,} bytes")
+                    if now - began > GRACE_S and (size - have) / (now - began) < MIN_RATE:
+                        raise FetchError(f"{(size - have) / (now - began):,.0f} bytes/s, below the {MIN_RATE:,} "
+                                         f"bytes/s an MNIST mirror serves")
     except urllib.error.HTTPError as exc:
         if exc.code == 416 and have:  # nothing left to send: the part is complete (or wrong, checked next)
             return

@@ -152,7 +152,7 @@ def test_offline_says_which_files_which_mirrors_and_how_to_provide_them(tmp_path
     monkeypatch.delenv("MNIST_ROOT", raising=False)
     monkeypatch.setenv("AUDIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr("harness.download.MIRRORS", ("http://127.0.0.1:9/",))  # nothing listens on port 9
-    monkeypatch.setattr(fetch_mnist, "__defaults__", (("http://127.0.0.1:9/",), 1, 5.0, None))
+    monkeypatch.setattr(fetch_mnist, "__defaults__", (("http://127.0.0.1:9/",), 1, 5.0, None, None))
     with pytest.raises(DataError) as err:
         data.load_mnist(fetch=True)  # neither --data-root nor MNIST_ROOT: the cache folder's copy
     message = str(err.value)
@@ -166,7 +166,7 @@ def test_without_a_root_the_cache_folder_copy_is_fetched_once(tmp_path, monkeypa
     server = mirror()
     monkeypatch.delenv("MNIST_ROOT", raising=False)
     monkeypatch.setenv("AUDIT_CACHE_DIR", str(tmp_path / "cache"))
-    monkeypatch.setattr(fetch_mnist, "__defaults__", ((server.url,), 1, 30.0, None))
+    monkeypatch.setattr(fetch_mnist, "__defaults__", ((server.url,), 1, 30.0, None, None))
     assert data.load_mnist(fetch=True).root == (tmp_path / "cache" / "mnist").resolve()
     fetched = len(server.requests)
     data.load_mnist(fetch=True)
@@ -199,3 +199,56 @@ def test_an_unreadable_data_folder_is_a_message(tmp_path, monkeypatch):
     monkeypatch.setattr(Path, "iterdir", denied)  # as a folder without read permission (root ignores chmod)
     with pytest.raises(DataError, match="cannot be read: Permission denied"):
         data.load_mnist(folder)
+
+
+class Drip(http.server.ThreadingHTTPServer):
+    """A hostile mirror: promises a 9 MB file and sends one byte every 20 ms (a bounded 3,000 of them)."""
+
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", 0), DripHandler)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+class DripHandler(http.server.BaseHTTPRequestHandler):
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        import time
+
+        self.send_response(200)
+        self.send_header("Content-Length", str(9_000_000))
+        self.end_headers()
+        try:
+            for _ in range(3000):
+                self.wfile.write(b"\x1f")
+                self.wfile.flush()
+                time.sleep(0.02)
+        except OSError:  # the client gave up: what the test expects
+            pass
+
+
+@pytest.fixture
+def drip():
+    server = Drip()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server
+    server.shutdown()
+
+
+@pytest.mark.parametrize("bound", ["rate", "deadline"])
+def test_a_dripping_mirror_fails_on_its_rate_or_the_deadline_and_leaves_no_part_files(tmp_path, drip, monkeypatch,
+                                                                                      bound):
+    import harness.download as download
+
+    monkeypatch.setattr(download, "GRACE_S", 0.3 if bound == "rate" else 1e9)
+    monkeypatch.setattr(download, "MIN_RATE", 1000 if bound == "rate" else 0)
+    with pytest.raises(DataError) as err:
+        fetch_mnist(tmp_path / "mnist", (drip.url,), attempts=2, timeout=5, deadline_s=60 if bound == "rate" else 0.5)
+    assert ("bytes/s" if bound == "rate" else "deadline") in str(err.value)
+    assert list((tmp_path / "mnist").iterdir()) == []  # no .part file of any of the four

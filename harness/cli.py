@@ -69,9 +69,10 @@ def cmd_list(args) -> int:
 
 
 def cmd_check(args) -> int:
-    paths = [p for ref in (args.paths or [str(default_specs_dir())]) for p in discover(Path(ref))]
+    refs = args.paths or [str(default_specs_dir())]
+    paths = [p for ref in refs for p in discover(Path(ref))]
     if not paths:
-        print("no spec files found", file=sys.stderr)
+        print(f"no spec files (*.yaml, not starting with _) in {', '.join(safe(r) for r in refs)}", file=sys.stderr)
         return 1
     failures, loaded = 0, []
     for path in paths:

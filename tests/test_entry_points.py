@@ -126,3 +126,9 @@ def test_a_cache_subfolder_that_is_a_file_stops_a_run_before_training(tmp_path, 
     assert main(["run", str(folder / "alpha.yaml"), "--results", str(tmp_path / "r"), "--audit-cache",
                  str(tmp_path / "cache")]) == 2
     assert "checkpoints" in capsys.readouterr().err
+
+
+def test_check_on_a_folder_without_specs_names_the_folder(tmp_path, capsys):
+    (tmp_path / "dir.yaml").mkdir()
+    assert main(["check", str(tmp_path / "dir.yaml")]) == 1
+    assert str(tmp_path / "dir.yaml") in capsys.readouterr().err

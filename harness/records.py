@@ -60,18 +60,22 @@ def record_path(results_dir: Path, loaded: LoadedSpec, device_kind: str) -> Path
     return Path(results_dir) / "records" / f"{loaded.file_id}.{device_kind}.json"
 
 
-# What a record says; the rest (when, by which commit, how long, served from where) only describes the call.
-SUBSTANCE = ("spec_hash", "training_hash", "semantics_version", "seeds", "epochs", "options", "outcome", "error",
-             "parameters", "fidelity", "findings", "curves", "claims")
+# What training measured: a rerun that trained nothing and holds the same of these changes nothing worth a write
+MEASURED = ("training_hash", "semantics_version", "seeds", "epochs", "outcome", "error", "curves")
 
 
 def same_substance(old: dict | None, new: dict) -> bool:
-    """A rerun that trained nothing and judged the same: rewriting it would only churn `created` and
-    `git_commit` in a committed file."""
+    """A rerun that trained nothing and measured the same: the record stays byte for byte. Its claims, spec
+    hash, fidelity and findings may be newer (an `expect:` edit), but every reader judges records afresh
+    from the spec (harness.verdicts), so rewriting would only churn `created`, `git_commit` and the
+    environment of a committed file."""
+    from harness.verdicts import scope_of
+
     if old is None or any(how.get("source") == "trained" for how in new.get("trained_with") or []):
         return False
     def text(record):  # as JSON text: NaN (a diverged seed's loss) equals itself there
-        return json.dumps({k: record.get(k) for k in SUBSTANCE}, allow_nan=True, sort_keys=True)
+        measured = {k: record.get(k) for k in MEASURED}
+        return json.dumps({**measured, "scope": scope_of(record.get("options") or {})}, allow_nan=True, sort_keys=True)
 
     return text(old) == text(new)
 

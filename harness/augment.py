@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from harness.schema import CenterCropResize, RandomAffine, RandomRotation, augmentation_op
+from harness.schema import CenterCropResize, RandomAffine, RandomResizedCrop, RandomRotation, augmentation_op
 
 
 def _uniform(n: int, low: float, high: float, generator, device) -> torch.Tensor:
@@ -84,11 +84,50 @@ class Drawn:
     Fields an op does not draw are None.
     """
 
-    op: CenterCropResize | RandomRotation | RandomAffine
+    op: CenterCropResize | RandomRotation | RandomAffine | RandomResizedCrop
     apply: torch.Tensor | None = None
     angle: torch.Tensor | None = None
     translate: torch.Tensor | None = None
     scale: torch.Tensor | None = None
+    box: torch.Tensor | None = None  # RandomResizedCrop: [N, 4] top, left, height, width (torchvision's i, j, h, w)
+
+
+def resized_crop_box(op: RandomResizedCrop, height: int, width: int, g: torch.Generator, device) -> tuple[int, ...]:
+    """One sample's box, drawn as torchvision's RandomResizedCrop.get_params draws it (its documented algorithm,
+    transcribed): up to 10 tries of a float32 uniform area share and a log-uniform aspect ratio, the box's sides
+    rounded half to even (Python's round), then a uniform top and left; failing that, the centre crop of the ratio
+    nearest the image's."""
+    area = height * width
+    log_lo, log_hi = math.log(op.ratio[0]), math.log(op.ratio[1])
+    for _ in range(10):
+        target = area * torch.empty(1, device=device).uniform_(op.scale[0], op.scale[1], generator=g).item()
+        aspect = math.exp(torch.empty(1, device=device).uniform_(log_lo, log_hi, generator=g).item())
+        w = int(round(math.sqrt(target * aspect)))
+        h = int(round(math.sqrt(target / aspect)))
+        if 0 < w <= width and 0 < h <= height:
+            top = int(torch.randint(0, height - h + 1, (1,), generator=g, device=device).item())
+            left = int(torch.randint(0, width - w + 1, (1,), generator=g, device=device).item())
+            return top, left, h, w
+    ratio = width / height
+    if ratio < min(op.ratio):
+        w, h = width, int(round(width / min(op.ratio)))
+    elif ratio > max(op.ratio):
+        h, w = height, int(round(height * max(op.ratio)))
+    else:
+        w, h = width, height
+    return (height - h) // 2, (width - w) // 2, h, w
+
+
+def random_resized_crop(x: torch.Tensor, op: RandomResizedCrop, box: torch.Tensor) -> torch.Tensor:
+    """Each sample's box resized to `size`, as torchvision's tensor path (F.resized_crop: crop, then resize with
+    antialias; a box never exceeds the image, so every resize here enlarges or keeps, where antialias changes
+    nothing). One interpolation per sample: the boxes differ in size."""
+    out = []
+    kw = {"align_corners": False, "antialias": True} if op.interpolation == "bilinear" else {}
+    for sample, (top, left, h, w) in zip(x, box.tolist()):
+        crop = sample[None, :, top:top + h, left:left + w]
+        out.append(F.interpolate(crop, size=(op.size, op.size), mode=op.interpolation, **kw))
+    return torch.cat(out)
 
 
 def _per_copy(generators, draw) -> torch.Tensor:
@@ -117,6 +156,9 @@ def draw(op, x: torch.Tensor, b: int, generators: list[torch.Generator]) -> Draw
                 scales.append(_uniform(b, op.scale[0], op.scale[1], g, dev))
         return Drawn(op, angle=torch.cat(angles), translate=torch.cat(shifts) if shifts else None,
                      scale=torch.cat(scales) if scales else None)
+    if isinstance(op, RandomResizedCrop):  # per sample, in torchvision's order (a Python loop: tries vary)
+        boxes = [resized_crop_box(op, h, w, g, dev) for g in generators for _ in range(b)]
+        return Drawn(op, box=torch.tensor(boxes, dtype=torch.long).reshape(-1, 4))
     raise TypeError(f"unknown augmentation {op!r}")
 
 
@@ -130,6 +172,8 @@ def apply_drawn(x: torch.Tensor, drawn: Drawn) -> torch.Tensor:
     if isinstance(op, RandomAffine):
         # RandomAffine hands its angle to F.affine, whose angle is clockwise (F.rotate's is counter-clockwise)
         return affine(x, -drawn.angle, drawn.translate, drawn.scale, op.interpolation, op.fill)
+    if isinstance(op, RandomResizedCrop):
+        return random_resized_crop(x, op, drawn.box)
     raise TypeError(f"unknown augmentation {op!r}")
 
 

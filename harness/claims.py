@@ -87,6 +87,7 @@ class Evidence:
     parameters: int                           # from the shape plan
     neighbours: list[tuple[list[SeedCurve], int]] = field(default_factory=list)  # the README's runs (pool)
     other: Callable[[str], OtherRun | None] = lambda ref: None
+    spec: object | None = None  # the LoadedSpec: claims on the model's structure read its layers (None: absent)
 
     @property
     def slug(self) -> str:
@@ -341,10 +342,50 @@ class FirstEpochMeasure(_Measure):
         return f"first epoch reaching {self.threshold:g}%"
 
 
+class TestMinLastMeasure(_Measure):
+    """'At least 99.4% in each of the last N epochs': the lowest test accuracy of the last N epochs."""
+
+    kind: Literal["test_accuracy_min_last"]
+    epochs: PosInt = Field(description="The lowest test accuracy over the last N epochs")
+
+    def measure(self, curve, epochs):
+        return min(curve.test_accuracy[epochs - self.epochs:epochs])
+
+    def span(self, epochs):
+        return epochs - self.epochs + 1, epochs
+
+    def describe(self):
+        return f"lowest test accuracy of the last {self.epochs} epochs"
+
+
+class TestMinusTrainMeasure(_Measure):
+    """Test minus training accuracy, both taken as their best over the run (`peak`) or after the last epoch
+    (`final`), in pp: positive when the test set scores above training ('test higher than train')."""
+
+    kind: Literal["test_minus_train"]
+    unit: ClassVar[str] = " pp"
+    panel: ClassVar[str | None] = None  # peaks may come from different epochs: no per-epoch series
+    stat: Literal["peak", "final"] = "peak"
+
+    def measure(self, curve, epochs):
+        if self.stat == "peak":
+            return max(curve.test_accuracy[:epochs]) - max(curve.train_accuracy[:epochs])
+        return curve.test_accuracy[epochs - 1] - curve.train_accuracy[epochs - 1]
+
+    def span(self, epochs):
+        return (1, epochs) if self.stat == "peak" else (epochs, epochs)
+
+    def floor(self, values):
+        return stats.binomial_floor(99.0)  # the test side's scale dominates the difference's
+
+    def describe(self):
+        return f"{self.stat} test minus {self.stat} train accuracy"
+
+
 Metric = Annotated[
     Union[TestFinalMeasure, TestPeakMeasure, TestAtEpochMeasure, TestMeanLastMeasure, TestMinFromMeasure,
           TestWindowMeasure, TestSpreadMeasure, TrainFinalMeasure, TrainAtEpochMeasure, TrainPeakMeasure,
-          TrainTestGapMeasure, FirstEpochMeasure],
+          TrainTestGapMeasure, FirstEpochMeasure, TestMinLastMeasure, TestMinusTrainMeasure],
     Field(discriminator="kind"),
 ]
 
@@ -432,6 +473,8 @@ class _Figure(_Claim, _Measure):
 
     value: Percent | None = Field(None, description="The README's figure, in percent")
     band: Band | None = Field(None, description="The README's target range (a band alone is judged as a target)")
+    exclusive: Literal["low", "high", "both"] | None = Field(
+        None, description="Band ends the README states strictly ('> 99.4%': low); default: both ends inclusive")
 
     @model_validator(mode="after")
     def _value_or_band(self):
@@ -453,6 +496,11 @@ class _Figure(_Claim, _Measure):
             lo, hi = self.band
             text = (f">= {lo:g}{self.unit}" if hi >= 100 else f"<= {hi:g}{self.unit}" if lo <= -100
                     else f"{lo:g} to {hi:g}{self.unit}" if lo < 0 else f"{lo:g}-{hi:g}{self.unit}")
+            if self.exclusive:  # strict ends: '> 99.4%', '< 99.4%', '(1, 2)'
+                low, high = self.exclusive in ("low", "both"), self.exclusive in ("high", "both")
+                text = (f"{'>' if low else '>='} {lo:g}{self.unit}" if hi >= 100 and not high else
+                        f"{'<' if high else '<='} {hi:g}{self.unit}" if lo <= (-100 if lo < 0 else 0) and not low
+                        else f"{'(' if low else '['}{lo:g}, {hi:g}{')' if high else ']'}{self.unit}")
         else:
             text = f"{self.value:g}{self.unit}"
         return ("~" + text + " (estimated)") if self.estimated else text
@@ -513,9 +561,10 @@ class _Figure(_Claim, _Measure):
         result.extra = {"hits": hits, "share_ci": [ci.lo, ci.hi]}
         return result
 
-    @staticmethod
-    def _meets(v: float, lo: float, hi: float) -> bool:
-        return lo - EPS <= v <= hi + EPS
+    def _meets(self, v: float, lo: float, hi: float) -> bool:
+        above = v > lo + EPS if self.exclusive in ("low", "both") else v >= lo - EPS
+        below = v < hi - EPS if self.exclusive in ("high", "both") else v <= hi + EPS
+        return above and below
 
     def marks(self, epochs):
         first, last = self.span(epochs)
@@ -941,10 +990,246 @@ def is_comparison(row: dict) -> bool:
     return row.get("kind") == "comparison"
 
 
+# --------------------------------------------------------------------------- claims added for READMEs 005-009
+# (issue 23: targets within an epoch limit, the last N epochs, test above train, strict bounds, receptive
+# fields, parameter-count comparisons and epoch budgets)
+
+class TestMinLast(_Figure, TestMinLastMeasure):
+    """'99.4% or more in each of the last 3 epochs' (`band` alone: a target on the share of seeds), or the
+    lowest of the README's last N logged figures (`value`)."""
+
+    kind: Literal["test_accuracy_min_last"]
+
+    def default_id(self):
+        return f"test-accuracy-min-last{self.epochs}"
+
+
+class TestAboveTrain(_Figure, TestMinusTrainMeasure):
+    """'The best test accuracy is above the best training accuracy': a target met by a seed whose test figure
+    is strictly above its training figure (`band` (0, 100], set for it), judged on the share of seeds like every
+    target; `value` is the README's own difference (pp), shown, not judged."""
+
+    kind: Literal["test_above_train"]
+    value: Annotated[float, Field(ge=-100.0, le=100.0)] | None = Field(
+        None, description="The README's own test minus train figure, pp (shown, not judged)")
+    band: Band | None = Field([0.0, 100.0], description="Fixed: test strictly above train")
+    exclusive: Literal["low", "high", "both"] | None = "low"
+
+    @model_validator(mode="after")
+    def _strictly_above(self):
+        if self.band != [0.0, 100.0] or self.exclusive != "low":
+            raise ValueError("test_above_train is always 'test strictly above train': leave band and exclusive out")
+        return self
+
+    def default_id(self):
+        return f"test-above-train-{self.stat}"
+
+    def claimed_text(self):
+        shown = "" if self.value is None else f" (README {self.value:+.2f} pp)"
+        return f"{self.stat} test > {self.stat} train{shown}"
+
+    def judge(self, evidence):
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        values = [self.measure(c, evidence.epochs) for c in evidence.curves]
+        result = self._result(values=values, detail=_diverged(evidence.curves))
+        finite = [v for v in values if not math.isnan(v)]
+        result.mean = statistics.fmean(finite) if finite else math.nan
+        result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        return self._judge_target(result, values)
+
+    def marks(self, epochs):
+        return []
+
+
+class ReachesByEpoch(_Claim, FirstEpochMeasure):
+    """A target with an epoch limit ('99.4% within 15 epochs', 'reaches 99% by epoch 8'): a seed meets it when
+    its test accuracy reaches `threshold` at or before `epoch`; judged on the share of seeds like every target
+    (a stated 'under 15 epochs' is `epoch: 14`)."""
+
+    kind: Literal["reaches_by_epoch"]
+    epoch: PosInt = Field(description="The last epoch allowed (inclusive)")
+
+    def default_id(self):
+        return f"reaches-{self.threshold:g}pct-by-epoch{self.epoch}"
+
+    def claimed_text(self):
+        return f"{self.threshold:g}% by epoch {self.epoch}"
+
+    def problems(self, epochs):
+        if self.epoch > epochs:
+            return [("epoch", f"epoch {self.epoch} is beyond the recipe's {epochs} epochs")]
+        return []
+
+    def judge(self, evidence):
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        firsts = [self.measure(c, evidence.epochs) for c in evidence.curves]
+        hits = sum(1 for v in firsts if v <= self.epoch)
+        verdict, ci = stats.share_verdict(hits, len(firsts))
+        shown = "/".join("never" if math.isinf(v) else str(int(v)) for v in firsts)
+        return self._result(
+            verdict=verdict, band=[1.0, float(self.epoch)], values=[min(v, evidence.epochs + 1.0) for v in firsts],
+            detail=_diverged(evidence.curves),
+            measured=f"{hits} of {len(firsts)} seeds reach it (first epoch {shown}, n={len(firsts)})",
+            rule=(f"share {hits}/{len(firsts)}, 90% Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced when at least "
+                  "half meet it, refuted when the upper bound < 0.5"),
+            extra={"hits": hits, "share_ci": [ci.lo, ci.hi]})
+
+    def marks(self, epochs):
+        return [Mark("test", "threshold", (float(self.epoch),), (self.threshold,),
+                     f"{self.claim_id}: {self.claimed_text()}")]
+
+
+def _recipe_epochs(evidence: Evidence) -> int:
+    """The recipe's epochs (a run's may be shortened by --epochs)."""
+    return evidence.spec.spec.recipe.epochs if evidence.spec is not None else evidence.epochs
+
+
+class EpochBudget(_Claim):
+    """'Trained in at most 15 epochs' / 'under 20 epochs': the recipe's epoch count against the stated limit.
+    Nothing to train: the recipe is the README's (or its code's), so this checks that they agree."""
+
+    kind: Literal["epoch_budget"]
+    max: PosInt = Field(description="The stated limit")
+    exclusive: bool = Field(False, description="'under N' / '< N': N itself breaks the limit")
+
+    trained: ClassVar[bool] = False
+
+    def default_id(self):
+        return "epoch-budget"
+
+    def claimed_text(self):
+        return f"{'<' if self.exclusive else '<='} {self.max} epochs"
+
+    def judge(self, evidence):
+        epochs = _recipe_epochs(evidence)
+        ok = epochs < self.max if self.exclusive else epochs <= self.max
+        return self._result(verdict="reproduced" if ok else "refuted", values=[float(epochs)], mean=float(epochs),
+                            std=0.0, measured=f"{epochs} epochs", rule="the recipe's epoch count",
+                            detail="" if ok else f"the recipe trains {epochs} epochs, {self.claimed_text()} claimed")
+
+
+def _structure_missing(claim: _Claim) -> ClaimResult:
+    return claim._result(verdict="error", detail="no layer list was given to judge on (Evidence.spec is None)")
+
+
+class ReceptiveFieldClaim(_Claim):
+    """The receptive field (input pixels one output sees) at the output of a layer: `layer` (its name), else
+    the last layer with a spatial (C, H, W) output. Exact, from the layer list: each conv or pool grows it by
+    (kernel - 1) x dilation x jump and multiplies the jump by its stride (Araujo et al. 2019, 'Computing
+    Receptive Fields of Convolutional Neural Networks', Distill); padding does not change it."""
+
+    kind: Literal["receptive_field"]
+    value: PosInt = Field(description="The README's receptive field, in input pixels")
+    layer: str | None = Field(None, description="Name of the layer at whose output it is stated (default: the "
+                                                "last layer with a spatial output)")
+
+    trained: ClassVar[bool] = False
+
+    def default_id(self):
+        return "receptive-field" + (f"-{self.layer}" if self.layer else "")
+
+    def claimed_text(self):
+        return f"{self.value} px" + (f" at {self.layer}" if self.layer else "")
+
+    def computed(self, spec) -> tuple[int, str]:
+        """(receptive field, the layer it is taken at) from the spec's shape plan."""
+        from harness.model import plan
+
+        planned = plan(spec.spec.architecture)
+        if self.layer is not None:
+            found = [p for p in planned if p.name == self.layer]
+            if not found:
+                raise ValueError(f"no layer named {self.layer!r}")
+            at = found[0]
+        else:
+            spatial = [p for p in planned if len(p.out_shape) == 3]
+            if not spatial:
+                raise ValueError("no layer with a spatial output")
+            at = spatial[-1]
+        return at.receptive_field.size, at.name
+
+    def judge(self, evidence):
+        if evidence.spec is None:
+            return _structure_missing(self)
+        try:
+            size, name = self.computed(evidence.spec)
+        except ValueError as exc:
+            return self._result(verdict="error", detail=str(exc))
+        ok = size == self.value
+        return self._result(verdict="reproduced" if ok else "refuted", band=[float(self.value)] * 2,
+                            values=[float(size)], mean=float(size), std=0.0, measured=f"{size} px at {name}",
+                            rule="exact, from the layer list's kernels, strides and dilations",
+                            detail="" if ok else f"computed {size} px at {name}, claimed {self.value}")
+
+
+def _other_spec_path(evidence: Evidence, other_id: str):
+    slug, name = other_id.split("/", 1)
+    return evidence.spec.path.parent.parent / slug / f"{name}.yaml"
+
+
+class ParametersComparison(_Claim):
+    """'Model 3 has fewer parameters than model 2': this spec's parameter count against another's, exactly
+    (both from their shape plans). `higher`/`lower` are strict; `by` asks for at least that many more or fewer."""
+
+    kind: Literal["parameters_comparison"]
+    id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
+    other: Text = Field(description="The other spec: a name in the same folder, or slug/name")
+    direction: Literal["higher", "lower"]
+    by: Annotated[int, Field(ge=0)] = Field(0, description="By at least this many parameters")
+    readme: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)] | None = Field(
+        None, description="The README's own counts, [other, this]")
+    statement: Text
+    expect: Literal["supported", "contradicted"]  # type: ignore[assignment]
+
+    trained: ClassVar[bool] = False
+
+    def other_id(self, spec_id: str) -> str:
+        return self.other if "/" in self.other else f"{spec_id.split('/')[0]}/{self.other}"
+
+    def claimed_text(self):
+        by = f" by >= {self.by:,}" if self.by else ""
+        text = f"parameters {self.direction}{by} than {self.other}"
+        if self.readme:
+            text += f"; README {self.readme[0]:,} -> {self.readme[1]:,}"
+        return text
+
+    def related_problems(self, spec_id, epochs_of):
+        other_id = self.other_id(spec_id)
+        if other_id == spec_id:
+            return [("other", "a spec cannot be compared with itself")]
+        return [("other", f"no spec {other_id!r}")] if epochs_of(other_id) is None else []
+
+    def judge(self, evidence):
+        if evidence.spec is None:
+            return _structure_missing(self)
+        from harness.specs import SpecError, load_spec
+        from harness.verdicts import planned_parameters
+
+        other_id = self.other_id(evidence.spec_id)
+        try:
+            theirs = planned_parameters(load_spec(_other_spec_path(evidence, other_id)))
+        except (SpecError, OSError) as exc:
+            return self._result(verdict="not judged", detail=f"{other_id}: {exc}", measured=f"needs {other_id}")
+        mine = evidence.parameters
+        diff = mine - theirs if self.direction == "higher" else theirs - mine
+        ok = diff > 0 and diff >= self.by
+        return self._result(
+            verdict="supported" if ok else "contradicted", values=[float(mine - theirs)], mean=float(mine - theirs),
+            std=0.0, measured=f"{mine:,} vs {theirs:,} ({mine - theirs:+,})",
+            rule="exact counts from both specs' shape plans",
+            extra={"other": other_id, "statement": self.statement, "readme": self.readme,
+                   "direction": self.direction, "by": self.by})
+
+
 Claim = Annotated[
     Union[Parameters, TestFinal, TestPeak, TestAtEpoch, TestMeanLast, TestMinFrom, TestWindow, TestSpread, TestCurve,
           TrainFinal, TrainAtEpoch, TrainPeak, TrainTestGap, FirstEpochReaching, DoesNotConverge, Qualitative,
-          Comparison],
+          Comparison, TestMinLast, TestAboveTrain, ReachesByEpoch, EpochBudget, ReceptiveFieldClaim,
+          ParametersComparison],
     Field(discriminator="kind"),
 ]
 

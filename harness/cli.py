@@ -19,7 +19,7 @@ def parameter_row(loaded: LoadedSpec) -> dict:
 
     total = trainable = planned_parameters(loaded)  # the shape plan: every parameter a spec declares trains
     claims = [c for c in loaded.spec.claims if isinstance(c, Parameters)]
-    judged = claims[0].judge(Evidence(loaded.id, None, loaded.spec.recipe.epochs, total)) if claims else None
+    judged = claims[0].judge(Evidence(loaded.id, None, loaded.spec.recipe.epochs, total, spec=loaded)) if claims else None
     fidelity = loaded.spec.fidelity["architecture"].level
     return {
         "id": loaded.id,

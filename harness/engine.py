@@ -74,12 +74,14 @@ class DeviceData:
     """MNIST on the training device: uint8 train images, normalized float test images."""
 
     def __init__(self, mnist: MNIST, device: torch.device, mean: float, std: float,
-                 train_limit: int | None = None, test_limit: int | None = None):
+                 train_limit: int | None = None, test_limit: int | None = None,
+                 test_mean: float | None = None, test_std: float | None = None):
         self.train_x = mnist.train_images[:train_limit].to(device)
         self.train_y = mnist.train_labels[:train_limit].to(device)
         self.mean, self.std = mean, std
         test = mnist.test_images[:test_limit].to(device).float().div_(255).unsqueeze(1)
-        self.test_x = test.sub_(mean).div_(std)
+        # a README's test transform may normalize with other values than its training transform
+        self.test_x = test.sub_(mean if test_mean is None else test_mean).div_(std if test_std is None else test_std)
         self.test_y = mnist.test_labels[:test_limit].to(device)
 
     @property
@@ -93,11 +95,15 @@ _data_cache: dict[tuple, DeviceData] = {}
 def device_data(mnist: MNIST, spec: Spec, options: RunOptions) -> DeviceData:
     norm = spec.recipe.normalization
     mean, std = (norm.mean, norm.std) if norm else (0.0, 1.0)
-    key = (str(mnist.root), str(options.device), mean, std, options.train_limit, options.test_limit)
+    test_norm = spec.recipe.test_normalization
+    test_mean, test_std = (test_norm.mean, test_norm.std) if test_norm else (None, None)  # None: training's
+    key = (str(mnist.root), str(options.device), mean, std, options.train_limit, options.test_limit, test_mean,
+           test_std)
     if key not in _data_cache:
         if len(_data_cache) > 4:
             _data_cache.clear()
-        _data_cache[key] = DeviceData(mnist, options.device, mean, std, options.train_limit, options.test_limit)
+        _data_cache[key] = DeviceData(mnist, options.device, mean, std, options.train_limit, options.test_limit,
+                                      test_mean, test_std)
     return _data_cache[key]
 
 

@@ -77,7 +77,7 @@ def _record_label(record: dict) -> str:
 
 def _spec_report(spec: LoadedSpec, records: list[dict], judge: Judge) -> SpecReport:
     untrained = [c for c in spec.spec.claims if not c.trained]
-    evidence = Evidence(spec.id, None, spec.spec.recipe.epochs, planned_parameters(spec))
+    evidence = Evidence(spec.id, None, spec.spec.recipe.epochs, planned_parameters(spec), spec=spec)
     rows = [{**r.to_json(), "run": "spec"} for r in judge_all(untrained, evidence)]
     report = SpecReport(spec, rows, records)
     trained = {c.claim_id for c in spec.spec.claims if c.trained}

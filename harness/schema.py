@@ -250,6 +250,27 @@ class RandomAffine(Strict):
     fill: float = 0.0
 
 
+class RandomResizedCrop(Strict):
+    """torchvision RandomResizedCrop: a box of a random share `scale` of the image's area and a random aspect ratio
+    (log-uniform in `ratio`), up to 10 tries, else the centre crop of the ratio nearest the image's; the box is
+    resized to `size`, which must be the input side (a box never exceeds the image, so nothing is resized down)."""
+
+    size: PosInt = 28
+    scale: Annotated[list[Annotated[float, Field(gt=0, le=1)]], Field(min_length=2, max_length=2)] = [0.08, 1.0]
+    ratio: Annotated[list[PositiveFloat], Field(min_length=2, max_length=2)] = [3 / 4, 4 / 3]
+    interpolation: Interpolation = "bilinear"
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if self.scale[0] > self.scale[1] or self.ratio[0] > self.ratio[1]:
+            raise ValueError("scale and ratio must be [low, high]")
+        return self
+
+
+class RandomResizedCropEntry(Strict):
+    random_resized_crop: RandomResizedCrop
+
+
 class CenterCropResizeEntry(Strict):
     center_crop_resize: CenterCropResize
 
@@ -273,10 +294,11 @@ def _augmentation_key(value):
 AugmentationEntry = Annotated[
     Union[Annotated[CenterCropResizeEntry, Tag("center_crop_resize")],
           Annotated[RandomRotationEntry, Tag("random_rotation")],
-          Annotated[RandomAffineEntry, Tag("random_affine")]],
+          Annotated[RandomAffineEntry, Tag("random_affine")],
+          Annotated[RandomResizedCropEntry, Tag("random_resized_crop")]],
     Discriminator(_augmentation_key, custom_error_type="unknown_augmentation",
-                  custom_error_message="an augmentation is a one-key mapping: center_crop_resize, random_rotation "
-                                       "or random_affine"),
+                  custom_error_message="an augmentation is a one-key mapping: center_crop_resize, random_rotation, "
+                                       "random_affine or random_resized_crop"),
 ]
 
 
@@ -294,6 +316,8 @@ class Recipe(Strict):
     loss: Loss
     normalization: Normalization | None = None
     augmentation: list[AugmentationEntry] = Field(default_factory=list, description="Applied in order, per sample")
+    test_normalization: Normalization | None = Field(
+        None, description="The test images' Normalize when it differs from training's (default: `normalization`)")
 
 
 # --------------------------------------------------------------------------- claims

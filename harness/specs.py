@@ -494,6 +494,10 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
         if crop is not None and crop.size != input_size:
             problems.append(Problem(f"recipe.augmentation[{i}].center_crop_resize.size",
                                     f"resizes to {crop.size}px, but the model's input is {input_size}x{input_size}"))
+        resized = getattr(entry, "random_resized_crop", None)
+        if resized is not None and resized.size != input_size:
+            problems.append(Problem(f"recipe.augmentation[{i}].random_resized_crop.size",
+                                    f"resizes to {resized.size}px, but the model's input is {input_size}x{input_size}"))
     seeds = spec.seeds if isinstance(spec.seeds, int) else len(spec.seeds)
     if seeds > MAX_SEEDS:
         problems.append(Problem("seeds", f"{seeds:,} seeds is more than the harness trains ({MAX_SEEDS})"))

@@ -104,7 +104,8 @@ class Judge:
             return OtherRun(found.spec_id, found.seeds, found.curves, found.epochs)
 
         return Evidence(loaded.id, run.curves if run else None, run.epochs if run else loaded.spec.recipe.epochs,
-                        planned_parameters(loaded) if parameters is None else parameters, neighbours, other)
+                        planned_parameters(loaded) if parameters is None else parameters, neighbours, other,
+                        spec=loaded)
 
     def judge(self, loaded: LoadedSpec, run: Run | None) -> list[ClaimResult]:
         return judge_all(loaded.spec.claims, self.evidence(loaded, run))

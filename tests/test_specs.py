@@ -36,7 +36,7 @@ def test_model_builds_and_runs(spec):
 
 def test_untrained_claim(untrained_claim, expect_verdict):
     loaded, claim = untrained_claim
-    evidence = Evidence(loaded.id, None, loaded.spec.recipe.epochs, planned_parameters(loaded))
+    evidence = Evidence(loaded.id, None, loaded.spec.recipe.epochs, planned_parameters(loaded), spec=loaded)
     expect_verdict(loaded.id, claim.judge(evidence))
 
 

@@ -17,7 +17,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from harness.draft import diagram, modelcode, recipe
+from harness.draft import diagram, modelcode, recipe, repair
 from harness.draft import figures as F
 from harness.draft.readme import Readme
 from harness.draft.torchsummary import fill_dropout, summary_tables, unknown_dropout
@@ -365,10 +365,14 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
     target_model = next((m for m in reversed(models) if m.figures or m.curve), models[-1])
     for m in models:
         if m.layers:
-            layers = fill_dropout(m.layers, dropout_p or 0.1)
+            layers, closed_why = repair.closed(fill_dropout(m.layers, dropout_p or 0.1))
             if unknown_dropout(m.layers) and dropout_p is None:
                 decisions.append(f"{m.label}: dropout probability not documented; 0.1 assumed")
             arch_fid = m.layers_fid or {"level": "documented", "evidence": m.layers_evidence}
+            if closed_why:
+                arch_fid = {"level": "reconstructed", "assumption": f"{m.layers_evidence}, plus a final flatten",
+                            "why": closed_why}
+                decisions.append(f"{m.label}: {closed_why}; confirm it against its forward")
             arch_source = m.label
         else:
             layers = parent["architecture"]["layers"]
@@ -408,8 +412,10 @@ def _last_kind(layers: list) -> str:
 
 def _section_text(readme: Readme, m: Model) -> str:
     parts = []
+    headings = {s.line: s for s in readme.sections}
     for a, _ in m.sections:
-        parts.append(f"'{readme.sections[[s.line for s in readme.sections].index(a)].label(50)}' (line {a})")
+        if a in headings:  # the whole README read as one model has no heading of its own
+            parts.append(f"'{headings[a].label(50)}' (line {a})")
     for row in m.rows:
         parts.append(f"table at line {row.table.line}, row '{m.key}' (line {row.line})")
     return "; ".join(parts) or m.label
@@ -429,9 +435,10 @@ def _reference_architecture(reference: Model | None, dropout_p, decisions) -> tu
                          "placeholder architecture (flatten, linear 10) to replace")
         return PLACEHOLDER_LAYERS, {"level": "unknown", "assumption": "placeholder (flatten, linear 10): the README "
                                     "documents no layer list the drafter could read"}
+    layers, _ = repair.closed(fill_dropout(reference.layers, dropout_p or 0.1))
     if reference.key == "shared":  # a diagram all models share
-        return fill_dropout(reference.layers, dropout_p or 0.1), reference.layers_fid
-    return fill_dropout(reference.layers, dropout_p or 0.1), {
+        return layers, reference.layers_fid
+    return layers, {
         "level": "unknown", "assumption": f"placeholder: the layers of {reference.label} ({reference.layers_evidence})"}
 
 

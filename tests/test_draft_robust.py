@@ -93,10 +93,10 @@ def test_closed_adds_flatten_only_when_that_alone_fixes_the_plan():
 
 
 @pytest.mark.parametrize("text, value, band", [
-    ("13.7K", 13_700, [13_650, 13_749]), ("1.2M", 1_200_000, [1_150_000, 1_249_999]),
-    ("12k", 12_000, [11_500, 12_499]), ("7.43k", 7_430, [7_425, 7_434]),
+    ("13.7K", 13_700, [13_650, 13_799]), ("1.2M", 1_200_000, [1_150_000, 1_299_999]),
+    ("12k", 12_000, [11_500, 12_999]), ("7.43k", 7_430, [7_425, 7_439]),
 ])
-def test_counts_written_with_k_or_m_are_the_band_they_round_from(text, value, band):
+def test_counts_written_with_k_or_m_are_the_band_they_round_or_truncate_from(text, value, band):
     assert scaled(text) == (value, band)
 
 
@@ -105,7 +105,7 @@ def test_k_and_m_counts_become_band_claims(tmp_path):
                              "## Model 2\nParams: 1.2M, final test accuracy 98.2%\n")
     d = draft(path)
     bands = [c["band"] for s in d.specs.values() for c in s.get("claims", []) if c["kind"] == "parameters"]
-    assert bands == [[13_650, 13_749], [1_150_000, 1_249_999]]
+    assert bands == [[13_650, 13_799], [1_150_000, 1_299_999]]
 
 
 def test_an_empty_readme_and_one_without_sections_are_refused_with_a_message(tmp_path, capsys):

@@ -87,7 +87,7 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
         by_value.setdefault(f.value, []).append(f)
     for i, (value, group) in enumerate(by_value.items()):
         approximate = any(f.args.get("approximate") for f in group)
-        rounded = next((f for f in group if "band" in f.args), None)   # "13.7K": any count that rounds to it
+        rounded = next((f for f in group if "band" in f.args), None)   # "13.7K": any count that rounds or truncates to it
         claim = {"kind": "parameters", "band": rounded.args["band"]} if rounded else \
             {"kind": "parameters", "value": int(value)}
         if i:
@@ -96,7 +96,7 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
             claim["approximate"] = True
         claim["where"] = _where(readme, group)
         if rounded:
-            claim["where"] += f" (written {rounded.text}: every count that rounds to it)"
+            claim["where"] += f" (written {rounded.text}: every count that rounds or truncates to it)"
             lo, hi = rounded.args["band"]
             matches = computed is not None and lo <= computed <= hi
         else:
@@ -110,10 +110,11 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
                 decisions.append(f"{m.label}: its layer list is rejected ({plan.problem}): "
                                  f"{suggestion(plan.problem)}")
             elif not matches:
-                claim["note"] = (f"the README's own layer list gives {computed:,} parameters, not {group[0].text}: "
-                                 "a finding for a person to explain")
-                decisions.append(f"{m.label}: the layers read from the README give {computed:,} parameters but it "
-                                 f"states {group[0].text}: record a finding")
+                source = "its code" if arch_fid.get("level") == "documented_in_code" else "the README"
+                claim["note"] = (f"the layer list read from {source} gives {computed:,} parameters, not "
+                                 f"{group[0].text}: a finding for a person to explain")
+                decisions.append(f"{m.label}: the layers read from {source} give {computed:,} parameters but the "
+                                 f"README states {group[0].text}: record a finding")
         elif matches:
             claim["expect"] = "reproduced"
             count_fid = {"level": "reconstructed", "assumption": f"the layers of {arch_source}",

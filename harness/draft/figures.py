@@ -55,7 +55,8 @@ _SCALE = {"k": 1_000, "m": 1_000_000}
 
 def scaled(text: str) -> tuple[float, list[int]] | None:
     """(value, band) of a count written with K or M: "13.7K" is 13,700 and stands for any count that
-    rounds to it, 13,650-13,749 (half a unit of its last digit either side, the upper end exclusive)."""
+    rounds or truncates to it, 13,650-13,799 (from half a unit of its last digit below to one unit above,
+    exclusive: such READMEs write 6,379,786 as "6.3M" as often as 13,808 as "14k")."""
     m = re.fullmatch(r"\s*(\d{1,4})(?:\.(\d{1,3}))?\s?([kKmM])\s*", text)
     if m is None:
         return None
@@ -63,7 +64,7 @@ def scaled(text: str) -> tuple[float, list[int]] | None:
     decimals = len(m.group(2) or "")
     value = float(f"{m.group(1)}.{m.group(2) or 0}") * unit
     half = unit * 10 ** -decimals / 2
-    return value, [max(0, round(value - half)), round(value + half) - 1]
+    return value, [max(0, round(value - half)), round(value + 2 * half) - 1]
 
 
 def count_figure(text: str, line: int, source: str, approximate: bool = False) -> Figure | None:

@@ -73,4 +73,8 @@ def suggestion(problem: str) -> str:
         return "the channels do not chain: check each conv's `out` against the next layer's input"
     if "log_softmax" in low:
         return "add `log_softmax` as the last layer, or use the loss `cross_entropy`"
-    return "edit the architecture so that `python -m harness check` accepts it"
+    if "names no field" in low:
+        return "remove that fidelity entry, or give the spec the field it labels"
+    if "alias" in low:
+        return "write the shared value out in full (or share it with `extends`)"
+    return "edit the spec at the line named so that `python -m harness check` accepts it"

@@ -101,7 +101,11 @@ def parameter_statements(readme: Readme) -> list[Figure]:
                 if m.start("num") in seen or _BOUND_BEFORE.search(text[: m.start()]):
                     continue
                 seen.add(m.start("num"))
-                fig = count_figure(m.group("num"), n, "statement", bool(m.group("approx")))
+                exact = re.match(r"\s*\(\s*(" + COUNT + r")\s*\)", text[m.end("num"):])
+                if exact and scaled(m.group("num")):   # "14k (13,808)": the exact count is the figure
+                    fig = count_figure(exact.group(1), n, "statement")
+                else:
+                    fig = count_figure(m.group("num"), n, "statement", bool(m.group("approx")))
                 if fig is not None:
                     out.append(fig)
     return out

@@ -41,6 +41,7 @@ UNKNOWN_WHY = {
 REQUIRED_ARGUMENTS = {"SGD": {"lr": 0.01}, "StepLR": {"step_size": 10}, "MultiStepLR": {"milestones": [10]},
                       "ExponentialLR": {"gamma": 0.9}, "CosineAnnealingLR": {"T_max": 20}, "OneCycleLR": {"max_lr": 0.1}}
 PLACEHOLDER_LAYERS = ["flatten", {"linear": 10}]
+SHARED_UNKNOWN = "shared recipe not stated, assumed: "
 MNIST_TRAIN = 60000
 
 
@@ -418,6 +419,7 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
     arch_source = (reference.label if reference is not shared else f"the shared {reference.layers_evidence}") \
         if reference else None
     target_model = next((m for m in reversed(models) if m.figures or m.curve), models[-1])
+    still_unknown: set[str] = set()
     for m in models:
         if m.layers:
             layers, closed_why = repair.closed(fill_dropout(m.layers, dropout_p or 0.1))
@@ -473,7 +475,22 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
                          "fidelity labels marked unknown are assumptions for a person to confirm.")
         specs[m.name] = spec
         parent_name, parent = m.name, full
+        still_unknown.update(k for k in UNKNOWN_WHY if full["fidelity"].get(k, {}).get("level") == "unknown")
+    _only_unknowns_left(decisions, still_unknown)
     return specs, constraint_text(readme, glob)
+
+
+def _only_unknowns_left(decisions: list[str], left: set[str]) -> None:
+    """The shared recipe's assumptions, cut to those some drafted spec still relies on (its code may state
+    the rest)."""
+    for i, line in enumerate(decisions):
+        if line.startswith(SHARED_UNKNOWN):
+            kept = [f"{k.removeprefix('recipe.')} ({why})" for k, why in UNKNOWN_WHY.items() if k in left]
+            if kept:
+                decisions[i] = f"{SHARED_UNKNOWN}{'; '.join(kept)}"
+            else:
+                del decisions[i]
+            return
 
 
 def _labels_a_field(recipe_: dict, key: str) -> bool:
@@ -631,5 +648,6 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
             fid[key] = {"level": "unknown", "assumption": why}
             unknown.append(f"{key.removeprefix('recipe.')} ({why})")
     if unknown:
-        decisions.append(f"{who} recipe not stated, assumed: {'; '.join(unknown)}")
+        decisions.append(f"{SHARED_UNKNOWN if who == 'shared' else who + ' recipe not stated, assumed: '}"
+                         f"{'; '.join(unknown)}")
     return out, fid

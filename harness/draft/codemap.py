@@ -292,7 +292,8 @@ def findings(readme: Readme, m, info: ModelCodeInfo, shared: ModelCodeInfo, read
 
 
 def _call(value: dict) -> str:
-    return f"{value.get('type')}({', '.join(f'{k}={v}' for k, v in value.items() if k != 'type')})"
+    args = ", ".join(f"{k}={v}" for k, v in value.items() if k != "type")
+    return f"{value.get('type')}({args})" if args else str(value.get("type"))
 
 
 def _finding(ident: str, summary: str, where: list) -> dict:

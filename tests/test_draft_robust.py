@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
 from harness.cli import main
@@ -167,7 +167,9 @@ def test_fuzz_draft_never_crashes(tmp_path, lines):
     try:
         d = draft(path)
     except DraftError:
+        event("refused: nothing to draft")
         return
+    event(f"drafted {'3 or more' if len(d.specs) > 3 else len(d.specs) - 1} specs")   # --hypothesis-show-statistics
     for name, spec in d.specs.items():
         yaml.safe_load(yaml.safe_dump(spec))       # every spec is plain data
         if not name.startswith("_"):

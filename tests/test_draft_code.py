@@ -168,8 +168,8 @@ def test_a_code_folder_drafts_layers_recipe_and_findings(tmp_path, capsys):
         fid["architecture"].evidence
     r = one.spec.recipe
     assert (r.optimizer.type, r.optimizer.lr, r.optimizer.momentum) == ("SGD", 0.02, 0.9)
-    assert fid["recipe.optimizer"].level == "documented_in_code" and "it_1.ipynb, cell 7" == \
-        fid["recipe.optimizer"].evidence
+    assert fid["recipe.optimizer"].level == "documented_in_code" and fid["recipe.optimizer"].evidence == \
+        "it_1.ipynb, cell 7"
     assert r.epochs == 3 and r.batch_size == 128 and r.normalization.mean == 0.1307
     assert r.augmentation[0].random_rotation.degrees == [-7.0, 7.0] and r.augmentation[0].random_rotation.fill == 1.0
     # created and never stepped: no scheduler; the other notebook steps its StepLR

@@ -19,8 +19,8 @@ import re
 from dataclasses import dataclass, field
 
 from harness.draft import codemap, diagram, modelcode, recipe, repair, trainingcode
-from harness.draft.codefolder import CodeFolder
 from harness.draft import figures as F
+from harness.draft.codefolder import CodeFolder
 from harness.draft.readme import Readme
 from harness.draft.torchsummary import fill_dropout, summary_tables, unknown_dropout
 

@@ -52,9 +52,9 @@ def cmd_new(args) -> int:
     for path in written.files:
         print(f"wrote {escape(path)}")
     try:
-        specs, errors = load_all(out)
+        errors = load_all(out)[1]   # what `check` would reject; the counts below are of what was written
     except SpecError as exc:
-        specs, errors = [], [exc]
+        errors = [exc]
     for e in errors:
         print(escape(e), file=sys.stderr)
         for problem in getattr(e, "problems", [])[:3]:

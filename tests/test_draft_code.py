@@ -12,9 +12,12 @@ import os
 from pathlib import Path
 
 import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from harness.cli import main
 from harness.draft import codefolder, draft
+from harness.draft.build import DraftError
 from harness.draft.trainingcode import read as read_training
 from harness.specs import load_all
 
@@ -244,3 +247,48 @@ def test_outputs_and_code_reach_the_yaml_only_as_data(tmp_path):
     d = draft(readme, [code])
     text = yaml.safe_dump(d.specs)
     assert "!!python" not in text and os.environ.get("MARKER_DIR") is None
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+_source = st.one_of(
+    st.sampled_from([IMPORTS.format(marker=MARKER), DATA.format(test_is_train=True), MODEL.format(n=1),
+                     MODEL.format(n=7), TRAIN.format(n=1, step=""), TRAIN.format(n=2, step="# "),
+                     "!pip install x\n%time y = 1", " x = 1\n y = 2", "class Net(nn.Module):\n    pass",
+                     "model = Net()\nfor epoch in range(EPOCHS):\n    pass", "EPOCHS = 'many'\nlr = None"]),
+    st.text(max_size=80),
+)
+_output = st.one_of(st.just(""), st.just(LOG), st.just(SUMMARY.format(total="54,168")), st.text(max_size=200))
+_cell = st.fixed_dictionaries({"cell_type": st.sampled_from(["code", "markdown", "raw", 7]),
+                               "source": st.one_of(_source, st.lists(_source, max_size=3), st.none()),
+                               "outputs": st.lists(st.fixed_dictionaries(
+                                   {"output_type": st.just("stream"),
+                                    "text": st.one_of(_output, st.lists(_output, max_size=2))}), max_size=2)})
+
+
+@settings(max_examples=60, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(notebooks=st.lists(st.tuples(st.sampled_from(["m1.ipynb", "2_b.ipynb", "x.ipynb", "model.py"]),
+                                    st.lists(_cell, max_size=6)), max_size=3))
+def test_fuzz_code_folders_never_crash_the_draft(tmp_path_factory, notebooks):
+    folder = tmp_path_factory.mktemp("code")
+    readme = folder / "readme.md"
+    readme.write_text(README, encoding="utf-8")
+    code = folder / "code"
+    code.mkdir()
+    for name, cells in notebooks:
+        text = json.dumps({"nbformat": 4, "cells": cells}) if name.endswith(".ipynb") else \
+            "\n".join(str(c.get("source")) for c in cells)
+        (code / name).write_text(text, encoding="utf-8")
+    try:
+        d = draft(readme, [code])
+    except DraftError:
+        return
+    for spec in d.specs.values():
+        yaml.safe_load(yaml.safe_dump(spec))
+
+
+def test_a_cell_indented_from_its_first_line_is_read_as_ipython_reads_it():
+    cell = {"cell_type": "code", "source": " fig = plt.figure()\n plt.plot(test_acc)\n", "outputs": []}
+    nb = codefolder.notebook("x.ipynb", json.dumps({"cells": [cell]}))
+    assert nb.code == "fig = plt.figure()\nplt.plot(test_acc)" and nb.unparsed_cells == []

@@ -105,7 +105,8 @@ def read(paths: list[Path]) -> CodeFolder:
 
 
 def notebook(name: str, text: str) -> CodeFile | str:
-    """The notebook's code cells (shell and magic lines blanked) and outputs, or why it cannot be read."""
+    """The notebook's code cells (shell and magic lines blanked, a first line's indent removed as IPython does)
+    and outputs, or why it cannot be read."""
     try:
         data = json.loads(text)
     except (ValueError, RecursionError) as exc:
@@ -122,7 +123,7 @@ def notebook(name: str, text: str) -> CodeFile | str:
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _text(cell.get("source", cell.get("input", "")))
-        lines = [_blank_shell(line) for line in source.splitlines()]
+        lines = _leading_indent_removed([_blank_shell(line) for line in source.splitlines()])
         try:
             ast.parse("\n".join(lines))
         except (SyntaxError, ValueError, RecursionError, MemoryError):
@@ -145,6 +146,16 @@ def _text(value) -> str:
     if isinstance(value, list):
         return "".join(v for v in value if isinstance(v, str))
     return value if isinstance(value, str) else ""
+
+
+def _leading_indent_removed(lines: list[str]) -> list[str]:
+    """A cell whose first line is indented (" fig, axs = ...") runs in IPython, which removes that indent
+    from every line that starts with it; Python would refuse it."""
+    first = next((line for line in lines if line.strip()), "")
+    indent = first[: len(first) - len(first.lstrip())]
+    if not indent:
+        return lines
+    return [line[len(indent):] if line.startswith(indent) else line for line in lines]
 
 
 def _blank_shell(line: str) -> str:

@@ -292,3 +292,12 @@ def test_a_cell_indented_from_its_first_line_is_read_as_ipython_reads_it():
     cell = {"cell_type": "code", "source": " fig = plt.figure()\n plt.plot(test_acc)\n", "outputs": []}
     nb = codefolder.notebook("x.ipynb", json.dumps({"cells": [cell]}))
     assert nb.code == "fig = plt.figure()\nplt.plot(test_acc)" and nb.unparsed_cells == []
+
+
+def test_an_epoch_limit_the_code_runs_past_is_a_finding(tmp_path):
+    readme, code = _setup(tmp_path)
+    readme.write_text("Train in less than 3 epochs, at most 2 epochs.\n\n" + README, encoding="utf-8")
+    d = draft(readme, [code])
+    one = {f["id"]: f for f in d.specs["iteration1"]["findings"]}
+    assert one["epochs-at-3"]["kind"] == "ambiguity" and "exactly 3" in one["epochs-at-3"]["summary"]
+    assert one["epochs-over-2"]["kind"] == "inconsistency" and "runs 3" in one["epochs-over-2"]["summary"]

@@ -10,8 +10,9 @@ The draft says which rule it used. A script that no rule maps but that instantia
 
 From the mapped code: the layer list (activation placement as `forward` applies it), the recipe the
 training loop runs (trainingcode), and from a notebook's outputs the torchsummary total and the printed
-per-epoch log. What the README states differently becomes a finding: parameter count, accuracy, epochs,
-schedule (a scheduler created and never stepped) and the data used as "test".
+per-epoch log. What the README states differently becomes a finding: parameter count, accuracy, epochs
+(stated, or a limit such as "less than 20 epochs"; a run of exactly 20 is an ambiguity), schedule (a
+scheduler created and never stepped) and the data used as "test".
 """
 
 from __future__ import annotations
@@ -281,6 +282,7 @@ def findings(readme: Readme, m, info: ModelCodeInfo, shared: ModelCodeInfo, read
             out.append(_finding("scheduler-never-stepped", f"the code creates {_call(made) if made else 'a scheduler'} "
                                 "and never calls scheduler.step(): the learning rate stays constant",
                                 [r.file.where(t.scheduler_line)]))
+    out.extend(_epoch_findings(readme, info, code_facts))
     split = split_of(info) or split_of(shared)
     if split is not None and not split[0].is_mnist_test:
         out.append(_finding("test-split", f"the accuracy the README calls test is measured on {split[0].detail}, "
@@ -291,12 +293,44 @@ def findings(readme: Readme, m, info: ModelCodeInfo, shared: ModelCodeInfo, read
     return list(unique.values())
 
 
+_EPOCH_BOUND = re.compile(r"(less than|fewer than|under|within|at most|max(?:imum)?|<=|≤|<)\s*(\d{1,3})\s*epochs?\b",
+                          re.I)
+
+
+def epoch_bounds(readme: Readme) -> list[tuple[int, bool, int]]:
+    """The README's limits on training length ("Less than 20 Epochs", "within 15 epochs", "≤15 epochs"):
+    (epochs, strict, line)."""
+    out = []
+    for n in range(1, len(readme.lines) + 1):
+        for m in _EPOCH_BOUND.finditer(readme.plain_line(n)):
+            strict = m.group(1).lower() in ("less than", "fewer than", "under", "<")
+            out.append((int(m.group(2)), strict, n))
+    return out
+
+
+def _epoch_findings(readme: Readme, info: ModelCodeInfo, code_facts: list) -> list[dict]:
+    """A README's bound on the epochs against what the code runs (its loop, else its printed log)."""
+    ran = next((f for f in reversed(code_facts) if f.field == "recipe.epochs"), None)
+    epochs, where = (ran.value, ran.where) if ran else \
+        ((len(info.curve.test), info.curve_where) if info.curve is not None else (None, None))
+    out = []
+    for bound, strict, line in epoch_bounds(readme):
+        if epochs is not None and epochs > bound:
+            out.append(_finding(f"epochs-over-{bound}", f"the README sets {'fewer than' if strict else 'at most'} "
+                                f"{bound} epochs; the code runs {epochs}", [readme.where(line), where]))
+        elif epochs is not None and strict and epochs == bound:  # such READMEs often mean "at most"
+            out.append(_finding(f"epochs-at-{bound}", f"the README sets fewer than {bound} epochs; the code runs "
+                                f"exactly {bound} (within the limit only if it means at most {bound})",
+                                [readme.where(line), where], "ambiguity"))
+    return out
+
+
 def _call(value: dict) -> str:
     args = ", ".join(f"{k}={v}" for k, v in value.items() if k != "type")
     return f"{value.get('type')}({args})" if args else str(value.get("type"))
 
 
-def _finding(ident: str, summary: str, where: list) -> dict:
+def _finding(ident: str, summary: str, where: list, kind: str = "inconsistency") -> dict:
     ident = re.sub(r"[^a-z0-9-]+", "-", ident.lower()).strip("-")
-    return {"id": ident, "kind": "inconsistency", "summary": summary,
+    return {"id": ident, "kind": kind, "summary": summary,
             "where": "; ".join(w for w in where if w)}

@@ -301,3 +301,12 @@ def test_an_epoch_limit_the_code_runs_past_is_a_finding(tmp_path):
     one = {f["id"]: f for f in d.specs["iteration1"]["findings"]}
     assert one["epochs-at-3"]["kind"] == "ambiguity" and "exactly 3" in one["epochs-at-3"]["summary"]
     assert one["epochs-over-2"]["kind"] == "inconsistency" and "runs 3" in one["epochs-over-2"]["summary"]
+
+
+def test_a_folder_with_too_many_files_is_read_up_to_the_bound(tmp_path, monkeypatch):
+    monkeypatch.setattr(codefolder, "MAX_CODE_FILES", 3)
+    for i in range(5):
+        (tmp_path / f"m{i}.py").write_text("x = 1\n")
+    folder = codefolder.read([tmp_path])
+    assert [f.name for f in folder.files] == ["m0.py", "m1.py", "m2.py"]
+    assert folder.refused == ["more than 3 code files: only the first 3 (folders walked in name order) are read"]

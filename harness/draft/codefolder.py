@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ast
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,15 +65,14 @@ def read(paths: list[Path]) -> CodeFolder:
     candidates: list[tuple[Path, str]] = []
     for p in paths:
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*") if f.suffix in (".py", ".ipynb") and f.is_file()
-                           and not SKIPPED_DIRS & set(f.relative_to(p).parts))
-            candidates.extend((f, str(f.relative_to(p))) for f in found)
+            candidates.extend((f, str(f.relative_to(p))) for f in _code_files(p, MAX_CODE_FILES + 1 - len(candidates)))
         elif p.is_file():
             candidates.append((p, p.name))
         else:
             refused.append(f"{p}: no such file or folder")
     if len(candidates) > MAX_CODE_FILES:
-        refused.append(f"{len(candidates):,} code files: only the first {MAX_CODE_FILES} (in name order) are read")
+        refused.append(f"more than {MAX_CODE_FILES} code files: only the first {MAX_CODE_FILES} (folders walked in "
+                       "name order) are read")
         candidates = candidates[:MAX_CODE_FILES]
     for path, name in candidates:
         try:
@@ -102,6 +102,21 @@ def read(paths: list[Path]) -> CodeFolder:
         else:
             files.append(CodeFile(name, "module", text))
     return CodeFolder(files, refused)
+
+
+def _code_files(folder: Path, limit: int) -> list[Path]:
+    """Up to `limit` .py and .ipynb files under `folder`, walked in name order (links to folders not followed),
+    so that a folder given by mistake (a home directory) stops the walk early instead of listing it all."""
+    out: list[Path] = []
+    for root, dirs, files in os.walk(folder):
+        dirs[:] = sorted(d for d in dirs if d not in SKIPPED_DIRS)
+        for name in sorted(files):
+            path = Path(root) / name
+            if path.suffix in (".py", ".ipynb") and path.is_file():
+                out.append(path)
+                if len(out) >= limit:
+                    return out
+    return out
 
 
 def notebook(name: str, text: str) -> CodeFile | str:

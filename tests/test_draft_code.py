@@ -310,3 +310,13 @@ def test_a_folder_with_too_many_files_is_read_up_to_the_bound(tmp_path, monkeypa
     folder = codefolder.read([tmp_path])
     assert [f.name for f in folder.files] == ["m0.py", "m1.py", "m2.py"]
     assert folder.refused == ["more than 3 code files: only the first 3 (folders walked in name order) are read"]
+
+
+def test_a_notebook_stating_a_count_its_summary_does_not_print_is_a_finding(tmp_path):
+    readme, code = _setup(tmp_path)
+    nb = json.loads((code / "it_2.ipynb").read_text())
+    nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": ["- Total Parameters: 54,000\n"]})
+    (code / "it_2.ipynb").write_text(json.dumps(nb))
+    found = {f["id"]: f for f in draft(readme, [code]).specs["iteration2"]["findings"]}
+    assert found["notebook-54000-vs-summary"]["summary"] == \
+        "it_2.ipynb states 54,000 parameters in its text; its torchsummary totals 54,168"

@@ -37,6 +37,7 @@ class CodeFile:
     cell_of_line: list[int] = field(default_factory=list)   # notebook: the cell (1-based) of each code line
     outputs: str = ""
     unparsed_cells: list[int] = field(default_factory=list)
+    markdown: str = ""              # a notebook's text cells (its own statements of counts and results)
 
     @property
     def stem(self) -> str:
@@ -134,7 +135,10 @@ def notebook(name: str, text: str) -> CodeFile | str:
     cell_of_line: list[int] = []
     outputs: list[str] = []
     unparsed: list[int] = []
+    markdown: list[str] = []
     for index, cell in enumerate(cells, start=1):
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown":
+            markdown.append(_text(cell.get("source", "")))
         if not isinstance(cell, dict) or cell.get("cell_type") != "code":
             continue
         source = _text(cell.get("source", cell.get("input", "")))
@@ -154,7 +158,8 @@ def notebook(name: str, text: str) -> CodeFile | str:
                 body = out["data"].get("text/plain")
             if body is not None:
                 outputs.append(_text(body))
-    return CodeFile(name, "notebook", "\n".join(code_lines), cell_of_line, "\n".join(outputs), unparsed)
+    return CodeFile(name, "notebook", "\n".join(code_lines), cell_of_line, "\n".join(outputs), unparsed,
+                    "\n".join(markdown))
 
 
 def _text(value) -> str:

@@ -37,6 +37,7 @@ class FileRead:
     training: trainingcode.TrainingCode
     summaries: list                 # torchsummary tables in a notebook's outputs
     curves: list                    # training logs in a notebook's outputs
+    counts: list = field(default_factory=list)   # parameter counts its text or printed output states
 
     @property
     def number(self) -> str | None:
@@ -68,12 +69,15 @@ def read_files(folder: CodeFolder) -> list[FileRead]:
         except (SyntaxError, ValueError, RecursionError, MemoryError):
             tree = None
         classes = modelcode.models_in("", tree=tree) if tree is not None else []
-        summaries, curves = [], []
+        summaries, curves, counts = [], [], []
         if f.outputs:
             outputs = Readme.parse(f.outputs, f.name)
             summaries = summary_tables(outputs)
             curves = F.training_logs(outputs)
-        out.append(FileRead(f, classes, trainingcode.read(f.code), summaries, curves))
+            counts += [(c, "its printed output") for c in F.parameter_statements(outputs)]
+        if f.markdown:
+            counts += [(c, "its text") for c in F.parameter_statements(Readme.parse(f.markdown, f.name))]
+        out.append(FileRead(f, classes, trainingcode.read(f.code), summaries, curves, counts))
     return out
 
 
@@ -283,6 +287,13 @@ def findings(readme: Readme, m, info: ModelCodeInfo, shared: ModelCodeInfo, read
                                 "and never calls scheduler.step(): the learning rate stays constant",
                                 [r.file.where(t.scheduler_line)]))
     out.extend(_epoch_findings(readme, info, code_facts))
+    for r in info.training:   # a notebook that states a count its own torchsummary does not print
+        total = next((t.total for t in reversed(r.summaries) if t.total is not None), None)
+        for fig, where in r.counts:
+            if total is not None and fig.value is not None and "band" not in fig.args and fig.value != total:
+                out.append(_finding(f"notebook-{int(fig.value)}-vs-summary",
+                                    f"{r.file.name} states {fig.text} parameters in {where}; its torchsummary "
+                                    f"totals {total:,}", [f"{r.file.name}, {where}"]))
     split = split_of(info) or split_of(shared)
     if split is not None and not split[0].is_mnist_test:
         out.append(_finding("test-split", f"the accuracy the README calls test is measured on {split[0].detail}, "

@@ -30,7 +30,6 @@ import hashlib
 import json
 import os
 import re
-import sys
 import time
 from dataclasses import dataclass, field
 from functools import cache
@@ -39,7 +38,6 @@ from pathlib import Path
 import torch
 
 from harness.cache import ResultsCache, atomic_write_text
-from harness.option_types import add_shared, positive_count
 from harness.specs import LoadedSpec
 
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
@@ -531,64 +529,6 @@ def format_plan(plan: AuditPlan) -> str:
 
 
 # --------------------------------------------------------------------------- the CLI and the pytest plugin
-
-def add_command(sub) -> None:
-    p = sub.add_parser("plan", help="FLOPs and estimated wall time of reproducing specs, before training")
-    p.add_argument("-k", dest="keyword", default=None, metavar="EXPR",
-                   help="only specs whose id matches (substrings with and/or/not, as pytest -k)")
-    add_shared(p.add_argument, "--seeds", "--max-seeds")
-    p.add_argument("--workers", type=positive_count, default=1, help="parallel processes, as pytest -n N (default 1)")
-    p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default cpu)")
-    add_shared(p.add_argument, "--stack")
-    p.add_argument("--specs", type=Path, default=None, help="spec folder (default: specs/)")
-    p.add_argument("--audit-cache", type=Path, default=None, help="results cache (cached seeds cost nothing)")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="committed records, whose seeds the audit reuses (default: results/)")
-    p.add_argument("--no-cache", action="store_true", help="count every seed, as `--no-cache` retrains them")
-    p.add_argument("--no-calibrate", action="store_true", help="FLOPs only, no timing")
-    p.add_argument("--recalibrate", action="store_true", help="measure again even where a calibration is cached")
-    p.add_argument("--json", action="store_true", help="machine-readable output")
-    p.set_defaults(func=cmd_plan)
-
-
-def cmd_plan(args) -> int:
-    from harness.audit import AUTO, resolve_device
-    from harness.specs import load_all
-
-    try:
-        matches = keyword_matcher(args.keyword)
-    except KeywordError as exc:
-        print(exc, file=sys.stderr)
-        return 2
-    if args.workers < 1:
-        print("--workers must be at least 1", file=sys.stderr)
-        return 2
-    loaded, errors = load_all(args.specs)
-    for e in errors:
-        print(e, file=sys.stderr)
-    chosen = [s for s in loaded if matches(s.id)]
-    if not chosen:
-        print(f"no spec matches -k {args.keyword!r}", file=sys.stderr)
-        return 1
-    device = resolve_device(args.device)
-    seed_values = auto_seed_values(loaded, None if args.no_cache else args.results, device, args.max_seeds) \
-        if args.seeds == AUTO else None
-    plan = make_plan(chosen, seeds=None if args.seeds == AUTO else args.seeds, workers=args.workers, device=device,
-                     cache=None if args.no_cache else ResultsCache(args.audit_cache),
-                     results_dir=None if args.no_cache else args.results, stack=args.stack,
-                     calibrate=not args.no_calibrate, calibration_root=args.audit_cache,
-                     recalibrate=args.recalibrate, log=lambda m: print(m, file=sys.stderr), seed_values=seed_values)
-    if args.json:
-        json.dump({"specs": [{**s.__dict__, "flops": s.flops} for s in plan.specs], "workers": plan.workers,
-                   "threads": plan.threads, "device": plan.device, "flops": plan.flops, "seconds": plan.seconds},
-                  sys.stdout, indent=2)
-        print()
-    else:
-        if seed_values is not None:
-            print(AUTO_NOTE.format(cap=args.max_seeds))
-        print(format_plan(plan))
-    return 1 if errors else 0
-
 
 AUTO_NOTE = ("--seeds auto: each spec at the next step of the 3 -> 5 -> 10 ladder that its records' undecided "
              "verdicts ask for (a lesson's two specs together); a verdict still undecided after it climbs on to "

@@ -32,11 +32,11 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.records import read_record, record_path
 from harness.terminal import safe
 
 FIGURES = ("test_accuracy", "test_loss", "train_accuracy", "train_loss", "lr")
 BITS_FORMAT = 1
+WITNESS_LEVELS = ("AVX2", "AVX512")  # environment.ISA_SWITCHES' keys (tested equal; that module imports torch)
 NO_EMULATION = "AUDIT_VERIFY_CHILD"  # set in a pinned child: it checks what it can run and never pins again
 
 
@@ -46,18 +46,12 @@ def add_command(sub) -> None:
     p.add_argument("--seeds", type=int, nargs="+", default=None, help="seed values (default: the record's first)")
     p.add_argument("--results", type=Path, default=Path("results"), help="where the records are")
     p.add_argument("--data-root", default=None, help="MNIST folder (default: $MNIST_ROOT)")
-    p.add_argument("--witness", metavar="KIND", choices=sorted(_switch_names()), default=None,
+    p.add_argument("--witness", metavar="KIND", choices=WITNESS_LEVELS, default=None,
                    help="retrain the seeds pinned to this instruction-set level (AVX2, AVX512) and keep them in "
                         "results/bits/ as the record's witness for CPUs of that kind")
     p.add_argument("--stamp", action="store_true",
                    help="write this CPU's kind into the record for seeds that named none and came out bit-identical")
     p.set_defaults(func=cmd_verify)
-
-
-def _switch_names():
-    from harness.environment import ISA_SWITCHES
-
-    return ISA_SWITCHES
 
 
 def largest_difference(recorded: dict, fresh: dict) -> float:
@@ -229,6 +223,7 @@ def _pinned_child(args, ref: str, seeds: list[int], pins: dict[str, str], *extra
 
 def verify_spec(args, ref: str, mnist, here: str, cpu_model: str) -> int:
     """0 all checked seeds bit-identical (or none checkable), 1 one differs, 2 bad input."""
+    from harness.records import read_record, record_path
     from harness.specs import find_spec
 
     loaded = find_spec(ref)

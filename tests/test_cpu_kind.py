@@ -125,3 +125,9 @@ def test_a_seed_of_a_kind_this_cpu_cannot_compute_is_judged_as_one_more_draw(tmp
     path.write_text(json.dumps(record))
     assert main_(["verify", str(folder / "alpha.yaml"), "--results", str(results)]) == 1
     assert "NOT consistent" in capsys.readouterr().out
+
+
+def test_the_witness_levels_verify_offers_are_the_ones_it_can_pin():
+    from harness.verify import WITNESS_LEVELS
+
+    assert set(WITNESS_LEVELS) == set(ISA_SWITCHES)

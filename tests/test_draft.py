@@ -430,7 +430,7 @@ def test_model_code_given_with_code_option(tmp_path):
                                  .split("\noptimizer")[0])
     assert main(["new", str(readme), "--slug", "r", "--out", str(tmp_path / "out"), "--code", str(code)]) == 0
     (spec,), _ = load_all(tmp_path / "out")
-    assert spec.spec.fidelity["architecture"].level == "documented"
+    assert spec.spec.fidelity["architecture"].level == "documented_in_code"  # the code, not the README, gives them
     assert "net.py" in spec.spec.fidelity["architecture"].evidence
     assert [c.expect for c in spec.spec.claims if c.kind == "parameters"] == ["reproduced"]
 

@@ -4,6 +4,10 @@
     figures.py       parameter and accuracy statements, training logs, epoch and iteration tables
     torchsummary.py  a torchsummary table back into a layer list
     modelcode.py     model code back into a layer list (read with `ast`, never run)
+    codefolder.py    a code folder (--code): modules, scripts, notebooks' code cells and outputs, size-bounded
+    trainingcode.py  the recipe a training script or notebook runs (scheduler stepped?, transforms, test split)
+    codemap.py       README iterations to their notebooks/classes, and README-vs-code findings
+    repair.py        what `check` would reject in a drafted layer list, and the fix (a missing final flatten)
     recipe.py        optimizer, scheduler, loss, batch size, epochs, normalization, augmentation
     build.py         models, their chain of `extends`, recipes and fidelity labels
     claims.py        a model's figures as typed claims
@@ -21,6 +25,7 @@ from pathlib import Path
 
 import yaml
 
+from harness.draft import codefolder
 from harness.draft.build import Draft, collect
 from harness.draft.readme import Readme
 from harness.draft.sources import sha256_of
@@ -33,25 +38,21 @@ class Written:
     files: list[Path]
 
 
-def code_sources(paths: list[Path]) -> list[tuple[str, str]]:
-    """(name, text) of every .py file given (a folder is searched); notebooks are not read."""
-    out = []
-    for p in paths:
-        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
-        for f in files:
-            try:
-                out.append((f.name, f.read_text(encoding="utf-8", errors="replace")))
-            except OSError:
-                continue
-    return out
-
-
 def draft(readme_path: Path, code: list[Path] | None = None) -> Draft:
-    return collect(Readme.read(readme_path), code_sources(code or []))
+    """The draft of a README, with its code files and folders (`--code`) read, never run."""
+    return collect(Readme.read(readme_path), codefolder.read(code) if code else None)
+
+
+class _NoAliases(yaml.SafeDumper):
+    """Specs refuse YAML aliases, so a list the draft shares between two places is written twice."""
+
+    def ignore_aliases(self, data):
+        return True
 
 
 def dump(data: dict) -> str:
-    return yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=120, default_flow_style=False)
+    return yaml.dump(data, Dumper=_NoAliases, sort_keys=False, allow_unicode=True, width=120,
+                     default_flow_style=False)
 
 
 def write(readme_path: Path, slug: str, folder: Path, code: list[Path] | None = None, force: bool = False) -> Written:

@@ -12,13 +12,15 @@ iteration as a change to the previous one. Anything the README does not give is 
 
 from __future__ import annotations
 
+import ast
 import copy
 import math
 import re
 from dataclasses import dataclass, field
 
-from harness.draft import diagram, modelcode, recipe
+from harness.draft import codemap, diagram, modelcode, recipe, repair, trainingcode
 from harness.draft import figures as F
+from harness.draft.codefolder import CodeFolder
 from harness.draft.readme import Readme
 from harness.draft.torchsummary import fill_dropout, summary_tables, unknown_dropout
 
@@ -39,6 +41,7 @@ UNKNOWN_WHY = {
 REQUIRED_ARGUMENTS = {"SGD": {"lr": 0.01}, "StepLR": {"step_size": 10}, "MultiStepLR": {"milestones": [10]},
                       "ExponentialLR": {"gamma": 0.9}, "CosineAnnealingLR": {"T_max": 20}, "OneCycleLR": {"max_lr": 0.1}}
 PLACEHOLDER_LAYERS = ["flatten", {"linear": 10}]
+SHARED_UNKNOWN = "shared recipe not stated, assumed: "
 MNIST_TRAIN = 60000
 
 
@@ -61,6 +64,9 @@ class Model:
     layers_count_text: str | None = None
     recipe_facts: list = field(default_factory=list)
     epochs_from_header: tuple[int, int] | None = None   # (epochs, line)
+    code: codemap.ModelCodeInfo | None = None           # what its code says (--code)
+    code_facts: list = field(default_factory=list)     # recipe facts read from that code
+    code_shared: codemap.ModelCodeInfo | None = None    # the code no model owns (utils.py)
 
     @property
     def name(self) -> str:
@@ -89,15 +95,18 @@ class Draft:
 def find_models(readme: Readme) -> list[Model]:
     """Models named by headings and by iteration-table rows, in README order (a key joins both)."""
     models: dict[str, Model] = {}
-    for s in readme.sections[1:]:
-        label = F.model_label(s.title)
-        if label is None:
-            continue
-        word, key = label
-        m = models.setdefault(key, Model(key, word, s.line))
+    labelled = [s for s in readme.sections[1:] if F.model_label(s.title) is not None]
+    top = min((s.level for s in labelled), default=0)
+    title = [s for s in labelled if s.level == top]
+    if len(title) == 1 and title[0] is labelled[0] and \
+            F.model_label(title[0].title)[1] in {F.model_label(s.title)[1] for s in labelled[1:]}:
+        labelled = labelled[1:]  # "# Session 1 - ...": the README's title, not its iteration 1
+    spans = [(F.model_label(s.title), s.line, s.end) for s in labelled] or _bold_labels(readme)
+    for (word, key), start, end in spans:
+        m = models.setdefault(key, Model(key, word, start))
         m.word = m.word or word
-        m.sections.append((s.line, s.end))
-        m.first_line = min(m.first_line, s.line)
+        m.sections.append((start, end))
+        m.first_line = min(m.first_line, start)
     for rows in F.iteration_tables(readme):
         for row in rows:
             word, key = row.label
@@ -107,6 +116,23 @@ def find_models(readme: Readme) -> list[Model]:
             m.rows.append(row)
             m.first_line = min(m.first_line, row.line)
     return sorted(models.values(), key=lambda m: m.first_line)
+
+
+_BOLD_LINE = re.compile(r"^[^\w*]*\*\*([^*]{1,60})\*\*[^\w*]*$")
+
+
+def _bold_labels(readme: Readme) -> list[tuple[tuple[str, str], int, int]]:
+    """Models named by lines that hold only a bold label ("**Model 2**", between emoji or rules), for a README
+    whose headings name none; each runs to the next such line."""
+    found = []
+    for n in range(1, len(readme.lines) + 1):
+        text = re.sub(r"&#?\w{1,10};", "", readme.line(n))
+        m = _BOLD_LINE.match(text)
+        label = F.model_label(m.group(1)) if m and n not in readme.in_code else None
+        if label is not None and label[1] != "final":
+            found.append((label, n))
+    return [(label, n, (found[i + 1][1] - 1) if i + 1 < len(found) else len(readme.lines))
+            for i, (label, n) in enumerate(found)] if len(found) >= 2 else []
 
 
 def model_of(models: list[Model], line: int) -> Model | None:
@@ -120,18 +146,21 @@ def model_of(models: list[Model], line: int) -> Model | None:
 
 # --------------------------------------------------------------------------- collecting
 
-def collect(readme: Readme, code_sources: list[tuple[str, str]] | None = None) -> Draft:
-    """Every model's figures, layers, curve and recipe statements, then the specs."""
+def collect(readme: Readme, folder: CodeFolder | None = None) -> Draft:
+    """Every model's figures, layers, curve and recipe statements (and what its code says), then the specs."""
     decisions: list[str] = []
     models = find_models(readme)
     if not models:
         models = [Model("final", "", 1, [(1, len(readme.lines))])]
         decisions.append("no iteration or model headings or tables were found: the whole README is one model")
     glob = _figures(readme, models)              # figures outside every model's section
-    _layers(readme, models, code_sources or [], decisions)
+    _layers(readme, models, decisions)
+    shared_code = _code(models, folder, decisions) if folder is not None else None
     shared_layers = _diagrams(readme, models, glob, decisions)
     _curves(readme, models, decisions)
     glob_facts = _recipe_facts(readme, models)   # recipe statements outside every model's section
+    if shared_code is not None:
+        glob_facts.extend(shared_code)
     models = _merge_final(models, decisions)
     for m in models:
         if not (m.figures or m.curve or m.layers):  # e.g. "Hyperparameters (Final Model)": settings for all
@@ -169,8 +198,8 @@ def _figures(readme: Readme, models: list[Model]) -> list[F.Figure]:
     return glob
 
 
-def _layers(readme: Readme, models: list[Model], code_sources: list[tuple[str, str]], decisions: list[str]) -> None:
-    """Layer lists from torchsummary tables (preferred) and model code, in README code blocks or --code files."""
+def _layers(readme: Readme, models: list[Model], decisions: list[str]) -> None:
+    """Layer lists from torchsummary tables (preferred) and model code in README code blocks."""
     for table in summary_tables(readme):
         owner = model_of(models, table.line) or _final(models)
         if table.total is not None:
@@ -186,15 +215,50 @@ def _layers(readme: Readme, models: list[Model], code_sources: list[tuple[str, s
             owner.layers_count_text = table.total_text
     for block in readme.code_blocks:
         owner = model_of(models, block.start)
-        for code in modelcode.models_in(block.text):
+        for code in _classes(block.text):
             _take_code(owner or _final(models), code, f"model code (class {code.name}), "
                        f"{readme.where(block.start + code.line - 1)}", decisions)
-    for name, text in code_sources:
-        found = modelcode.models_in(text)
-        for code in found:
-            target = _match_class(models, code.name, len(found))
-            if target is not None:
-                _take_code(target, code, f"model code (class {code.name} in {name})", decisions)
+
+
+def _code(models: list[Model], folder: CodeFolder, decisions: list[str]) -> list:
+    """What the code folder says about each model (codemap); returns the recipe facts of the shared code.
+    The README's own layers come first; the code's fill in where it documents none, labelled
+    documented_in_code."""
+    decisions.extend(f"code not read: {why}" for why in folder.refused)
+    info = codemap.attach(models, folder, decisions)
+    for m in models:
+        m.code = info[m.key]
+        m.code_facts, notes = codemap.training_facts(m.code)
+        decisions.extend(f"{m.label}: {n}" for n in notes)
+        if m.code.layers_problem and m.layers is None:
+            decisions.append(f"{m.label}: {m.code.layers_problem}")
+        if m.layers is None and m.code.layers:
+            m.layers, m.layers_evidence = m.code.layers, f"model code ({m.code.layers_where})"
+            m.layers_fid = {"level": "documented_in_code", "evidence": m.layers_evidence}
+        elif m.layers and m.code.layers and "assumed: ReLU" in (m.layers_evidence or "") and \
+                repair.planned(m.code.layers).parameters == repair.planned(repair.closed(m.layers)[0]).parameters:
+            # a torchsummary table shows no functional activations: where they are is the code's to say
+            m.layers = m.code.layers
+            m.layers_evidence = (f"model code ({m.code.layers_where}), with the count of the README's "
+                                 f"{m.layers_evidence.split(';')[0]}")
+            m.layers_fid = {"level": "documented_in_code", "evidence": m.layers_evidence}
+            decisions.append(f"{m.label}: activations placed as its code's forward applies them (the README's "
+                             "torchsummary table shows none), same parameter count")
+    shared, notes = codemap.training_facts(info[""])
+    decisions.extend(f"shared code: {n}" for n in notes)
+    for m in models:
+        m.code_shared = info[""]
+    return shared
+
+
+def _classes(text: str) -> list[modelcode.ModelCode]:
+    """The model classes of a README code block, names bound once to a literal (`dropout_value = 0.1`) read
+    as that literal."""
+    try:
+        tree = trainingcode.substituted(ast.parse(text))
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return []
+    return modelcode.models_in("", tree=tree)
 
 
 def _curves(readme: Readme, models: list[Model], decisions: list[str]) -> None:
@@ -298,14 +362,6 @@ def _take_code(model: Model, code: modelcode.ModelCode, evidence: str, decisions
         model.layers, model.layers_evidence = code.layers, evidence
 
 
-def _match_class(models: list[Model], class_name: str, count: int) -> Model | None:
-    digits = re.findall(r"\d+", class_name)
-    for m in models:
-        if digits and m.key == digits[-1]:
-            return m
-    return _final(models) if count == 1 or not digits else None
-
-
 def _merge_final(models: list[Model], decisions: list[str]) -> list[Model]:
     """A separately documented final model that the iteration table's last row describes is that row."""
     final = next((m for m in models if m.key == "final" and not m.rows), None)
@@ -363,17 +419,23 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
     arch_source = (reference.label if reference is not shared else f"the shared {reference.layers_evidence}") \
         if reference else None
     target_model = next((m for m in reversed(models) if m.figures or m.curve), models[-1])
+    still_unknown: set[str] = set()
     for m in models:
         if m.layers:
-            layers = fill_dropout(m.layers, dropout_p or 0.1)
+            layers, closed_why = repair.closed(fill_dropout(m.layers, dropout_p or 0.1))
             if unknown_dropout(m.layers) and dropout_p is None:
                 decisions.append(f"{m.label}: dropout probability not documented; 0.1 assumed")
             arch_fid = m.layers_fid or {"level": "documented", "evidence": m.layers_evidence}
+            if closed_why:
+                arch_fid = {"level": "reconstructed", "assumption": f"{m.layers_evidence}, plus a final flatten",
+                            "why": closed_why}
+                decisions.append(f"{m.label}: {closed_why}; confirm it against its forward")
             arch_source = m.label
         else:
             layers = parent["architecture"]["layers"]
             arch_fid = None
-        own_recipe, own_fid = _recipe(readme, glob_facts + m.recipe_facts, m, parent["recipe"], decisions, m.label)
+        own_recipe, own_fid = _recipe(readme, glob_facts + m.recipe_facts + m.code_facts, m, parent["recipe"],
+                                      decisions, m.label)
         if own_recipe["loss"]["type"] == "nll" and _last_kind(layers) != "log_softmax":
             layers = [*layers, "log_softmax"]
         claims, count_fid = claims_for(readme, m, layers, own_recipe["epochs"], shared_params,
@@ -384,21 +446,60 @@ def _assemble(readme: Readme, models: list[Model], glob: list, glob_facts: list,
             continue
         full = {"architecture": {"layers": layers}, "recipe": own_recipe,
                 "fidelity": {**parent["fidelity"], **own_fid, "architecture": arch_fid or count_fid}}
-        spec = {"title": f"Draft: {m.label}", "extends": parent_name,
-                "source": {"section": _section_text(readme, m)}}
-        if layers != parent["architecture"]["layers"]:
-            spec["architecture"] = {"layers": layers}
-        recipe_diff = _diff(parent["recipe"], own_recipe)
-        if recipe_diff:
-            spec["recipe"] = recipe_diff
+        stale = [k for k in full["fidelity"] if not _labels_a_field(own_recipe, k)]
+        for k in stale:   # e.g. the README's OneCycleLR max_lr, where this model's code runs no scheduler
+            del full["fidelity"][k]
+        spec = {"title": f"Draft: {m.label}", "source": {"section": _section_text(readme, m)}}
+        if stale:  # `extends` cannot remove an inherited label: this spec stands alone
+            spec.update(architecture={"layers": layers}, recipe=copy.deepcopy(own_recipe))
+            decisions.append(f"{m.label}: its recipe drops what the one before it labels ({', '.join(stale)}): "
+                             "written in full, without `extends`")
+        else:
+            spec = {"title": spec["title"], "extends": parent_name, "source": spec["source"]}
+            if layers != parent["architecture"]["layers"]:
+                spec["architecture"] = {"layers": layers}
+            recipe_diff = _diff(parent["recipe"], own_recipe)
+            if recipe_diff:
+                spec["recipe"] = recipe_diff
         spec["claims"] = claims
-        fid_diff = {k: v for k, v in full["fidelity"].items() if parent["fidelity"].get(k) != v}
+        if m.code is not None:
+            found = codemap.findings(readme, m, m.code, m.code_shared,
+                                     [f for f in glob_facts + m.recipe_facts if not f.where], m.code_facts)
+            if found:
+                spec["findings"] = found
+                decisions.append(f"{m.label}: {len(found)} README-vs-code finding(s): "
+                                 + "; ".join(f["summary"] for f in found))
+        fid_diff = {k: v for k, v in full["fidelity"].items() if stale or parent["fidelity"].get(k) != v}
         spec["fidelity"] = fid_diff or {"architecture": full["fidelity"]["architecture"]}
         spec["notes"] = ("Drafted by `python -m harness new`: every claim figure is the README's (see `where`); "
                          "fidelity labels marked unknown are assumptions for a person to confirm.")
         specs[m.name] = spec
         parent_name, parent = m.name, full
+        still_unknown.update(k for k in UNKNOWN_WHY if full["fidelity"].get(k, {}).get("level") == "unknown")
+    _only_unknowns_left(decisions, still_unknown)
     return specs, constraint_text(readme, glob)
+
+
+def _only_unknowns_left(decisions: list[str], left: set[str]) -> None:
+    """The shared recipe's assumptions, cut to those some drafted spec still relies on (its code may state
+    the rest)."""
+    for i, line in enumerate(decisions):
+        if line.startswith(SHARED_UNKNOWN):
+            kept = [f"{k.removeprefix('recipe.')} ({why})" for k, why in UNKNOWN_WHY.items() if k in left]
+            if kept:
+                decisions[i] = f"{SHARED_UNKNOWN}{'; '.join(kept)}"
+            else:
+                del decisions[i]
+            return
+
+
+def _labels_a_field(recipe_: dict, key: str) -> bool:
+    """Whether a fidelity key that names an argument ("recipe.scheduler.max_lr") still names one."""
+    parts = key.split(".")
+    if len(parts) != 3 or parts[0] != "recipe":
+        return True
+    value = recipe_.get(parts[1])
+    return isinstance(value, dict) and parts[2] in value
 
 
 def _last_kind(layers: list) -> str:
@@ -408,8 +509,10 @@ def _last_kind(layers: list) -> str:
 
 def _section_text(readme: Readme, m: Model) -> str:
     parts = []
+    headings = {s.line: s for s in readme.sections}
     for a, _ in m.sections:
-        parts.append(f"'{readme.sections[[s.line for s in readme.sections].index(a)].label(50)}' (line {a})")
+        if a in headings:  # the whole README read as one model has no heading of its own
+            parts.append(f"'{headings[a].label(50)}' (line {a})")
     for row in m.rows:
         parts.append(f"table at line {row.table.line}, row '{m.key}' (line {row.line})")
     return "; ".join(parts) or m.label
@@ -429,9 +532,10 @@ def _reference_architecture(reference: Model | None, dropout_p, decisions) -> tu
                          "placeholder architecture (flatten, linear 10) to replace")
         return PLACEHOLDER_LAYERS, {"level": "unknown", "assumption": "placeholder (flatten, linear 10): the README "
                                     "documents no layer list the drafter could read"}
+    layers, _ = repair.closed(fill_dropout(reference.layers, dropout_p or 0.1))
     if reference.key == "shared":  # a diagram all models share
-        return fill_dropout(reference.layers, dropout_p or 0.1), reference.layers_fid
-    return fill_dropout(reference.layers, dropout_p or 0.1), {
+        return layers, reference.layers_fid
+    return layers, {
         "level": "unknown", "assumption": f"placeholder: the layers of {reference.label} ({reference.layers_evidence})"}
 
 
@@ -454,6 +558,13 @@ def _diff(parent, child):
 
 # --------------------------------------------------------------------------- recipe
 
+def _documented(readme: Readme, fact) -> dict:
+    """The fidelity of a stated fact: the README's (documented) or its code's (documented_in_code)."""
+    if fact.where:
+        return {"level": "documented_in_code", "evidence": fact.where}
+    return {"level": "documented", "evidence": f"{fact.how}, {readme.where(fact.line)}"}
+
+
 def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decisions: list[str], who: str):
     """The recipe of a model: its own statements over the shared ones, the rest inherited or assumed."""
     out = copy.deepcopy(inherited) if inherited else copy.deepcopy(DEFAULT_RECIPE)
@@ -463,7 +574,7 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
         before = own.get(f.field)
         if before is not None and isinstance(f.value, dict) and isinstance(before.value, dict) \
                 and f.value.get("type") == before.value.get("type"):
-            f = recipe.Fact(f.field, {**before.value, **f.value}, f.line, f.how)
+            f = recipe.Fact(f.field, {**before.value, **f.value}, f.line, f.how, f.where)
         own[f.field] = f
     augmentation = []
     for key in ("epochs", "batch_size", "optimizer", "scheduler", "loss", "normalization"):
@@ -473,7 +584,7 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
             if isinstance(value, dict) and isinstance(out.get(key), dict) and out[key].get("type") == value.get("type"):
                 value = {**out[key], **value}   # arguments stated elsewhere in the README stay
             out[key] = value
-            fid[f"recipe.{key}"] = {"level": "documented", "evidence": f"{fact.how}, {readme.where(fact.line)}"}
+            fid[f"recipe.{key}"] = _documented(readme, fact)
     for key in ("optimizer", "scheduler"):
         value = out.get(key)
         missing = REQUIRED_ARGUMENTS.get(value.get("type"), {}) if isinstance(value, dict) else {}
@@ -493,23 +604,25 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
                                        "why": f"a {arg} is stated ({readme.where(fact.line)}), an argument of OneCycleLR"}
         if out[key].get(arg) != fact.value or f"recipe.{key}" not in fid:
             out[key] = {**out[key], arg: fact.value}
-            fid[name] = {"level": "documented", "evidence": f"{fact.how}, {readme.where(fact.line)}"}
+            fid[name] = _documented(readme, fact)
     for marker, level in (("recipe.augmentation.none", "documented"), ("recipe.augmentation.named", "unknown")):
         fact = own.get(marker)
         if fact is not None and level == "documented":
             out["augmentation"] = []
-            fid["recipe.augmentation"] = {"level": level, "evidence": f"'None' in the table, {readme.where(fact.line)}"}
+            fid["recipe.augmentation"] = {"level": "documented_in_code", "evidence": fact.where} if fact.where else \
+                {"level": level, "evidence": f"'None' in the table, {readme.where(fact.line)}"}
         elif fact is not None and f"recipe.augmentation.{fact.value}" not in fid:
             fid["recipe.augmentation"] = {"level": "unknown", "assumption": f"{out['augmentation'] or 'none'}"}
             decisions.append(f"{who}: augmentation {fact.value!r} is named, not described: write its operations")
-    for op in ("center_crop_resize", "random_rotation"):
+    for op in ("center_crop_resize", "random_rotation", "random_affine"):
         fact = own.get(f"recipe.augmentation.{op}")
         if fact is not None:
             augmentation.append((fact, {op: fact.value}))
     if augmentation:
         out["augmentation"] = [entry for _, entry in augmentation]
-        fid["recipe.augmentation"] = {"level": "documented", "evidence": "; ".join(
-            f"{f.how}, {readme.where(f.line)}" for f, _ in augmentation)}
+        fid["recipe.augmentation"] = {
+            "level": "documented_in_code" if all(f.where for f, _ in augmentation) else "documented",
+            "evidence": "; ".join(f.where or f"{f.how}, {readme.where(f.line)}" for f, _ in augmentation)}
     if m is not None:
         if "recipe.epochs" not in fid and m.curve is not None:
             out["epochs"] = len(m.curve.test)
@@ -535,5 +648,6 @@ def _recipe(readme: Readme, facts: list, m: Model | None, inherited: dict, decis
             fid[key] = {"level": "unknown", "assumption": why}
             unknown.append(f"{key.removeprefix('recipe.')} ({why})")
     if unknown:
-        decisions.append(f"{who} recipe not stated, assumed: {'; '.join(unknown)}")
+        decisions.append(f"{SHARED_UNKNOWN if who == 'shared' else who + ' recipe not stated, assumed: '}"
+                         f"{'; '.join(unknown)}")
     return out, fid

@@ -15,6 +15,7 @@ from pydantic import TypeAdapter, ValidationError
 
 from harness.draft import figures as F
 from harness.draft.readme import Readme
+from harness.draft.repair import planned, suggestion
 
 _WHAT = {"statement": "", "table": "table row", "log": "training log", "torchsummary": "torchsummary total"}
 
@@ -36,13 +37,7 @@ def accepted(claim: dict) -> bool:
 
 
 def parameter_count(layers: list) -> int | None:
-    from harness.model import ArchitectureError, plan
-    from harness.schema import Architecture
-
-    try:
-        return sum(p.parameters for p in plan(Architecture.model_validate({"layers": layers})))
-    except (ValidationError, ArchitectureError):
-        return None
+    return planned(layers).parameters
 
 
 def _where(readme: Readme, figs: list[F.Figure]) -> str:
@@ -81,7 +76,8 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
     figs = list(m.figures)
     curve_claims = _curve(readme, m, figs)
     claims: list[dict] = []
-    computed = parameter_count(layers)
+    plan = planned(layers)
+    computed = plan.parameters
     params = [f for f in figs if f.kind == "parameters"]
     if not params and len(shared_params) == 1:
         params = [f for f in _shared_figures(readme, shared_params[0])]
@@ -91,28 +87,43 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
         by_value.setdefault(f.value, []).append(f)
     for i, (value, group) in enumerate(by_value.items()):
         approximate = any(f.args.get("approximate") for f in group)
-        claim = {"kind": "parameters", "value": int(value)}
+        rounded = next((f for f in group if "band" in f.args), None)   # "13.7K": any count that rounds or truncates to it
+        claim = {"kind": "parameters", "band": rounded.args["band"]} if rounded else \
+            {"kind": "parameters", "value": int(value)}
         if i:
             claim = {"id": f"parameters-{i + 1}", **claim}
-        if approximate:
+        if approximate and not rounded:
             claim["approximate"] = True
         claim["where"] = _where(readme, group)
-        matches = computed is not None and (abs(computed - value) <= 0.01 * value if approximate else computed == value)
+        if rounded:
+            claim["where"] += f" (written {rounded.text}: every count that rounds or truncates to it)"
+            lo, hi = rounded.args["band"]
+            matches = computed is not None and lo <= computed <= hi
+        else:
+            matches = computed is not None and (abs(computed - value) <= 0.01 * value if approximate
+                                                else computed == value)
         if arch_fid is not None:
             claim["expect"] = "reproduced" if matches else "refuted"
-            if not matches:
-                claim["note"] = (f"the README's own layer list gives {computed:,} parameters, not {int(value):,}: "
-                                 "a finding for a person to explain")
-                decisions.append(f"{m.label}: the layers read from the README give {computed:,} parameters but it "
-                                 f"states {int(value):,}: record a finding")
+            if not matches and computed is None:
+                claim["note"] = (f"the layer list read for {m.label} is not one the harness builds "
+                                 f"({plan.problem}): fix it, then compare with {group[0].text}")
+                decisions.append(f"{m.label}: its layer list is rejected ({plan.problem}): "
+                                 f"{suggestion(plan.problem)}")
+            elif not matches:
+                source = "its code" if arch_fid.get("level") == "documented_in_code" else "the README"
+                claim["note"] = (f"the layer list read from {source} gives {computed:,} parameters, not "
+                                 f"{group[0].text}: a finding for a person to explain")
+                decisions.append(f"{m.label}: the layers read from {source} give {computed:,} parameters but the "
+                                 f"README states {group[0].text}: record a finding")
         elif matches:
             claim["expect"] = "reproduced"
             count_fid = {"level": "reconstructed", "assumption": f"the layers of {arch_source}",
                          "why": f"this section documents no layers; its stated count {group[0].text} equals theirs"}
         else:
             claim["expect"] = "unverifiable"
+            placeholder = f"{computed:,} parameters" if computed is not None else f"rejected: {plan.problem}"
             claim["note"] = (f"the draft has no layer list for {m.label} (its placeholder has "
-                             f"{computed:,} parameters): write its architecture, then expect reproduced")
+                             f"{placeholder}): write its architecture, then expect reproduced")
             decisions.append(f"{m.label}: architecture not documented; write layers giving its stated count "
                              f"({group[0].text})")
         claims.append(claim)

@@ -25,6 +25,7 @@ def add_command(sub) -> None:
 
 def cmd_new(args) -> int:
     from harness.draft import escape, write
+    from harness.draft.repair import suggestion
     from harness.specs import SpecError, default_specs_dir, load_all
 
     claims_dir = args.claims_dir or default_claims_dir()
@@ -44,16 +45,24 @@ def cmd_new(args) -> int:
     except (FileExistsError, ValueError, OSError) as exc:
         print(f"new: {escape(exc)}", file=sys.stderr)
         return 1
+    except Exception as exc:  # noqa: BLE001 - a drafter bug must not end in a traceback; nothing was written
+        print(f"new: {escape(readme.name)}: the drafter failed ({type(exc).__name__}: {escape(exc)}); nothing "
+              "was written. Please report it with the README.", file=sys.stderr)
+        return 1
     for path in written.files:
         print(f"wrote {escape(path)}")
     try:
-        specs, errors = load_all(out)
+        errors = load_all(out)[1]   # what `check` would reject; the counts below are of what was written
     except SpecError as exc:
-        specs, errors = [], [exc]
+        errors = [exc]
     for e in errors:
         print(escape(e), file=sys.stderr)
+        for problem in getattr(e, "problems", [])[:3]:
+            print(f"  fix: {escape(suggestion(getattr(problem, 'message', str(problem))))}", file=sys.stderr)
     d = written.draft
-    print(f"\n{len(specs)} specs, {sum(len(s.spec.claims) for s in specs)} claims; constraint: {escape(d.constraint)}")
+    drafted = {k: v for k, v in d.specs.items() if not k.startswith("_")}
+    print(f"\n{len(drafted)} specs, {sum(len(v.get('claims', [])) for v in drafted.values())} claims written"
+          f"{f' ({len(errors)} rejected by check, fixes above)' if errors else ''}; constraint: {escape(d.constraint)}")
     if d.decisions:
         print(f"\nFor a person to decide ({len(d.decisions)}):")
         for line in d.decisions:

@@ -49,14 +49,43 @@ def number(text: str) -> float:
     return float(text.replace(",", ""))
 
 
+SCALED = r"\d{1,4}(?:\.\d{1,3})?\s?[kKmM]"   # "13.7K", "1.2M", "12k"
+_SCALE = {"k": 1_000, "m": 1_000_000}
+
+
+def scaled(text: str) -> tuple[float, list[int]] | None:
+    """(value, band) of a count written with K or M: "13.7K" is 13,700 and stands for any count that
+    rounds or truncates to it, 13,650-13,799 (from half a unit of its last digit below to one unit above,
+    exclusive: such READMEs write 6,379,786 as "6.3M" as often as 13,808 as "14k")."""
+    m = re.fullmatch(r"\s*(\d{1,4})(?:\.(\d{1,3}))?\s?([kKmM])\s*", text)
+    if m is None:
+        return None
+    unit = _SCALE[m.group(3).lower()]
+    decimals = len(m.group(2) or "")
+    value = float(f"{m.group(1)}.{m.group(2) or 0}") * unit
+    half = unit * 10 ** -decimals / 2
+    return value, [max(0, round(value - half)), round(value + 2 * half) - 1]
+
+
+def count_figure(text: str, line: int, source: str, approximate: bool = False) -> Figure | None:
+    """A parameter count as written: "6,174", "~593,200" or "13.7K" (read as the band it rounds from)."""
+    k = scaled(text)
+    if k is not None:
+        return Figure("parameters", k[0], text.strip(), line, source, {"band": k[1]})
+    if re.fullmatch(r"\s*(" + COUNT + r"|\d+)\s*", text):
+        return Figure("parameters", number(text), text.strip(), line, source,
+                      {"approximate": True} if approximate else {})
+    return None
+
+
 # --------------------------------------------------------------------------- parameter statements
 
 _BOUND_BEFORE = re.compile(r"(<|>|≤|≥|<=|>=|under|below|fewer than|less than|more than|limit|over|above|than|"
                            r"max(?:imum)?|at most|budget|target)\W{0,3}$", re.I)
-_PARAM_AFTER = re.compile(r"(?P<approx>~|≈|about |around |approximately )?(?P<num>" + COUNT +
+_PARAM_AFTER = re.compile(r"(?P<approx>~|≈|about |around |approximately )?(?P<num>" + SCALED + "|" + COUNT +
                           r")(?:\s*-\s*|\s+)(?:trainable\s+)?param", re.I)
-_PARAM_BEFORE = re.compile(r"\bparam(?:eter)?s?(?:\s+count)?\s*\)?\s*[:=]\s*(?P<approx>~|≈)?\s*(?P<num>" + COUNT + r")\b",
-                           re.I)
+_PARAM_BEFORE = re.compile(r"\bparam(?:eter)?s?(?:\s+count)?\s*\)?\s*[:=]\s*(?P<approx>~|≈)?\s*(?P<num>" + SCALED + "|"
+                           + COUNT + r")\b", re.I)
 _NOT_TOTAL = re.compile(r"non-trainable|trainable params|params size", re.I)
 
 
@@ -72,9 +101,13 @@ def parameter_statements(readme: Readme) -> list[Figure]:
                 if m.start("num") in seen or _BOUND_BEFORE.search(text[: m.start()]):
                     continue
                 seen.add(m.start("num"))
-                approx = bool(m.group("approx"))
-                out.append(Figure("parameters", number(m.group("num")), m.group("num"), n, "statement",
-                                  {"approximate": approx} if approx else {}))
+                exact = re.match(r"\s*\(\s*(" + COUNT + r")\s*\)", text[m.end("num"):])
+                if exact and scaled(m.group("num")):   # "14k (13,808)": the exact count is the figure
+                    fig = count_figure(exact.group(1), n, "statement")
+                else:
+                    fig = count_figure(m.group("num"), n, "statement", bool(m.group("approx")))
+                if fig is not None:
+                    out.append(fig)
     return out
 
 
@@ -288,10 +321,10 @@ def iteration_tables(readme: Readme) -> list[list[Row]]:
                 continue
             figures = []
             if params is not None and params < len(row):
-                p = re.fullmatch(r"\s*(~|≈)?\s*(" + COUNT + r"|\d+)\s*", row[params])
-                if p:
-                    figures.append(Figure("parameters", number(p.group(2)), p.group(2), n, "table",
-                                          {"approximate": True} if p.group(1) else {}))
+                p = re.fullmatch(r"\s*(~|≈)?\s*(" + SCALED + "|" + COUNT + r"|\d+)\s*", row[params])
+                fig = count_figure(p.group(2), n, "table", bool(p.group(1))) if p else None
+                if fig is not None:
+                    figures.append(fig)
             for i, header in accs:
                 fig = _accuracy_cell(row, i, header, n)
                 if fig:
@@ -334,7 +367,7 @@ def epochs_in_header(table: Table) -> int | None:
     return None
 
 
-_BOUND = re.compile(r"(<=|≤|<|under|below|fewer than|less than)\s*(" + COUNT + r"|\d+\s*[kK])\b")
+_BOUND = re.compile(r"(<=|≤|<|under|below|fewer than|less than)\s*(" + COUNT + r"|\d+(?:\.\d+)?\s*[kKmM])\b")
 
 
 def parameter_bounds(readme: Readme, lines) -> list[Figure]:
@@ -346,7 +379,7 @@ def parameter_bounds(readme: Readme, lines) -> list[Figure]:
         if not (m and re.search(r"param", text, re.I)):
             continue
         raw = m.group(2).replace(" ", "")
-        value = int(number(raw[:-1]) * 1000) if raw[-1] in "kK" else int(number(raw))
+        value = round(number(raw[:-1]) * _SCALE[raw[-1].lower()]) if raw[-1] in "kKmM" else int(number(raw))
         strict = m.group(1) not in ("<=", "≤")
         out.append(Figure("parameters_bound", value, raw, n, "statement",
                           {"band": [0, value - 1 if strict else value], "strict": strict}))

@@ -26,11 +26,14 @@ class _Unreadable(Exception):
     pass
 
 
-def models_in(code: str) -> list[ModelCode]:
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError):
-        return []
+def models_in(code: str, tree: ast.AST | None = None) -> list[ModelCode]:
+    """The nn.Module classes of `code` (or of `tree`, when the caller has parsed it: e.g. with names bound
+    once to a literal already substituted, see trainingcode.substituted)."""
+    if tree is None:
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError):
+            return []
     out = []
     for node in ast.walk(tree):
         if isinstance(node, ast.ClassDef) and any(_dotted(b).endswith("Module") for b in node.bases):

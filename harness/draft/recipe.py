@@ -32,6 +32,7 @@ class Fact:
     value: object
     line: int
     how: str          # "statement" or "code"
+    where: str | None = None   # code outside the README: "file, cell N" (then `line` is the file's)
 
 
 def _kwargs(text: str, names) -> dict:
@@ -158,12 +159,14 @@ def table_settings(row: list[str], header: list[str], line: int) -> list[Fact]:
 
 # --------------------------------------------------------------------------- code
 
-def from_code(code: str, first_line: int) -> list[Fact]:
-    """Recipe facts from a Python code block (assignments and constructor calls, read with ast)."""
-    try:
-        tree = ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError):
-        return []
+def from_code(code: str, first_line: int, tree: ast.AST | None = None) -> list[Fact]:
+    """Recipe facts from a Python code block (assignments and constructor calls, read with ast), or from
+    `tree` when the caller has parsed it already."""
+    if tree is None:
+        try:
+            tree = ast.parse(code)
+        except (SyntaxError, ValueError, RecursionError):
+            return []
     facts = []
     for node in ast.walk(tree):
         line = first_line + getattr(node, "lineno", 1) - 1
@@ -208,7 +211,9 @@ def from_code(code: str, first_line: int) -> list[Fact]:
             if isinstance(degrees, (tuple, list)) and len(degrees) == 2:
                 degrees = [float(d) for d in degrees]
             if isinstance(degrees, (int, float, list)):
-                extra = {"fill": float(kw["fill"])} if isinstance(kw.get("fill"), (int, float)) else {}
+                fill = kw.get("fill")
+                fill = fill[0] if isinstance(fill, list) and len(fill) == 1 else fill   # fill=(1,)
+                extra = {"fill": float(fill)} if isinstance(fill, (int, float)) else {}
                 facts.append(Fact("recipe.augmentation.random_rotation", {"degrees": degrees, **extra}, line, "code"))
     return facts
 

@@ -48,7 +48,12 @@ def summary_tables(readme: Readme) -> list[SummaryTable]:
             if t:
                 table.total, table.total_line, table.total_text = int(t.group(1).replace(",", "")), k, t.group(1)
                 break
-        _rebuild(table, rows)
+        first = _ROW.match(readme.line(rows[0][0])).group(2)
+        if first != "1":  # a table's tail (pasted twice, or cut): its input is not the 1x28x28 image
+            table.problems.append(f"line {rows[0][0]}: the rows start at module {first}, not 1: "
+                                  "a fragment of a table, not rebuilt")
+        else:
+            _rebuild(table, rows)
         out.append(table)
         rows = []
     return out

@@ -55,3 +55,13 @@ def test_a_spec_id_on_the_command_line_stays_in_the_root(ref, capsys):
         find_spec(ref)
     assert main(["summary", ref]) == 1
     assert "spec id" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("slug", ["../escaped", "/tmp/abs", "a/b", ".hidden"])
+def test_new_refuses_a_slug_that_is_not_one_folder_name(tmp_path, slug, capsys, monkeypatch):
+    readme = tmp_path / "README.md"
+    readme.write_text("# Model 1\nTotal params: 6,174\n")
+    monkeypatch.setenv("AUDIT_SPECS", str(tmp_path / "specs"))
+    assert main(["new", str(readme), "--slug", slug]) == 2
+    assert "--slug" in capsys.readouterr().err
+    assert not (tmp_path / "escaped").exists() and not any(tmp_path.glob("specs/**/*.yaml"))

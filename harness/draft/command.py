@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import re
 import sys
 from pathlib import Path
 
 from harness.draft.sources import default_claims_dir
+
+SLUG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")  # one folder or file name: no separator, no leading dot
 
 
 def add_command(sub) -> None:
@@ -35,10 +38,17 @@ def cmd_new(args) -> int:
         print("new: give a README (or --compare SPEC_FOLDER)", file=sys.stderr)
         return 2
     readme = args.readme if args.readme.is_file() else claims_dir / args.readme
+    if not args.readme.is_file() and not SLUG.match(str(args.readme)):  # a name in the claims folder stays in it
+        print(f"new: {escape(args.readme)}: no such file, and not a file name of the claims folder", file=sys.stderr)
+        return 2
     if not readme.is_file():
         print(f"new: {escape(args.readme)}: no such file (nor in {escape(claims_dir)})", file=sys.stderr)
         return 2
     slug = args.slug or readme.stem
+    if not SLUG.match(slug):  # the folder is made under specs/: a slug is one name, never a path out of it
+        print(f"new: --slug {escape(slug)}: expected one folder name (letters, digits, _ . -, not starting with "
+              "a dot); use --out DIR to write elsewhere", file=sys.stderr)
+        return 2
     out = args.out or default_specs_dir() / slug
     try:
         written = write(readme, slug, out, args.code, force=args.force)

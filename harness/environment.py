@@ -37,7 +37,7 @@ def retain_freed_memory(device: torch.device, libc=None) -> bool:
     By default glibc serves allocations above its mmap threshold (128 KiB, rising to at most 32 MiB) with
     fresh mmap()s and trims the heap's top on free, so every training step's activations (6-50 MiB here)
     come back as new pages that the kernel must fault in and zero: 1.5-7.5 million minor page faults and
-    9-20% of a run's time in the kernel (README, Performance). Raising the mmap and trim thresholds keeps
+    9-20% of a run's time in the kernel (docs/performance.md). Raising the mmap and trim thresholds keeps
     those pages for the next step. Only where memory comes from: no result changes (curves bit-identical,
     tested). Costs the process its peak heap until exit. Process-wide and idempotent; True when applied."""
     if device.type != "cpu" or os.environ.get(RETAIN_SWITCH) == "0":
@@ -79,7 +79,7 @@ def environment_key(env: dict) -> dict:
     """What decides a curve beyond the spec and seed: torch version, device kind and model.
 
     The thread count, the seeds stacked together and the memory format change only the order of
-    floating-point sums; they are recorded per seed, not part of the key (README, Determinism)."""
+    floating-point sums; they are recorded per seed, not part of the key (docs/determinism.md)."""
     return {"torch": env.get("torch"), "device": str(env.get("device") or "").split(":")[0],
             "device_name": env.get("device_name"), "cuda": env.get("cuda"), "cudnn": env.get("cudnn")}
 
@@ -138,7 +138,7 @@ def cpu_kind(environ=os.environ) -> str:
 
     The same spec and seed train bit-identically only where all three agree: on an AVX2-only EPYC the
     records trained on an AVX-512 one differ by 0.002-0.06 pp, and pinning ATen alone or oneDNN alone to
-    AVX2 on the AVX-512 machine still differs (README, Determinism). MKL picks its code path by vendor."""
+    AVX2 on the AVX-512 machine still differs (docs/determinism.md). MKL picks its code path by vendor."""
     info = _cpuinfo()
     flags = set(info.get("flags", "").split())
     vendor = info.get("vendor_id") or platform.machine()

@@ -41,7 +41,7 @@ def stackable(spec) -> bool:
 
 
 def cpu_plan(arch, seeds: int) -> tuple[int, bool]:
-    """(seeds per stacked model, channels_last) on CPU, as measured on 2 cores (README, Performance).
+    """(seeds per stacked model, channels_last) on CPU, as measured on 2 cores (docs/performance.md).
 
     Narrow models (every conv <= 20 channels: READMEs 001 and 003) run 1.6-2.1x faster with all
     seeds stacked in channels_last; wider ones lose by stacking and gain 1.3-1.4x from channels_last
@@ -177,7 +177,7 @@ def sweep_checkpoints(cache: ResultsCache, loaded: LoadedSpec, keys: dict[int, s
 def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, tuple[SeedCurve, dict]]:
     how = {"source": "trained", "stack": list(seeds), "threads": torch.get_num_threads(),
            "channels_last": bool(options.channels_last)}
-    if options.device.type == "cpu":  # where these bits hold (README, Determinism)
+    if options.device.type == "cpu":  # where these bits hold (docs/determinism.md)
         how["cpu_kind"] = run.environment.get("cpu_kind")
     checkpoint = options.checkpoint
     if cache is not None and checkpoint is None:

@@ -19,7 +19,7 @@ import urllib.request
 import zlib
 from pathlib import Path
 
-from harness.data import FILES, HOW_TO_PROVIDE, DataError, decompressed_size
+from harness.mnist_files import FILES, HOW_TO_PROVIDE, DataError, decompressed_size
 
 MIRRORS = ("https://ossci-datasets.s3.amazonaws.com/mnist/", "http://yann.lecun.com/exdb/mnist/")
 MAX_GZ_BYTES = 64 << 20   # the largest MNIST .gz is 9.9 MB; a server sending more is not serving MNIST

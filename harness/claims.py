@@ -59,10 +59,6 @@ class ClaimResult:
     def to_json(self) -> dict:
         return asdict(self)
 
-    @property
-    def as_expected(self) -> bool:
-        return self.verdict == self.expected
-
     def measured_text(self) -> str:
         return self.measured
 

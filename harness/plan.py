@@ -38,9 +38,10 @@ from pathlib import Path
 import torch
 
 from harness.cache import ResultsCache, atomic_write_text
+from harness.limits import MNIST_TEST_SAMPLES, MNIST_TRAIN_SAMPLES
 from harness.specs import LoadedSpec
 
-TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
+TRAIN_SIZE, TEST_SIZE = MNIST_TRAIN_SAMPLES, MNIST_TEST_SAMPLES
 CALIBRATION_SECONDS = 1.0   # seconds of timed training steps per calibration
 CALIBRATION_MIN_STEPS, CALIBRATION_MAX_STEPS = 2, 50
 CALIBRATION_METHOD = 3      # bump when time_training measures differently: older calibrations are ignored
@@ -548,11 +549,11 @@ def auto_seed_values(specs: list[LoadedSpec], results_dir: Path | None, device: 
 
 def spec_ids_of(nodeids) -> list[str]:
     """Spec ids of the claim tests among pytest node ids (`...::test_claim[slug/name:claim]`), in order."""
-    from harness.xdist_support import CLAIM_TEST
+    from harness.pytest_options import CLAIM_NODE
 
     seen = {}
     for nodeid in nodeids:
-        match = CLAIM_TEST.search(nodeid)
+        match = CLAIM_NODE.search(nodeid)
         if match:
             seen.setdefault(match["spec"], None)
     return list(seen)

@@ -15,8 +15,6 @@ import torch.nn.functional as F
 
 from harness.schema import Recipe
 
-TRAIN_SIZE = 60_000
-
 
 def steps_per_epoch(train_size: int, batch_size: int) -> int:
     """len(DataLoader) with drop_last=False: the last partial batch counts."""

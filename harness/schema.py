@@ -328,7 +328,6 @@ from harness.claims import (  # noqa: E402
     DoesNotConverge,
     Expectation,
     FirstEpochReaching,
-    Parameters,
     Qualitative,
     TestAtEpoch,
     TestCurve,
@@ -344,8 +343,7 @@ from harness.claims import (  # noqa: E402
     TrainTestGap,
 )
 
-ParametersClaim = Parameters
-__all__ = ["Claim", "DoesNotConverge", "Expectation", "FirstEpochReaching", "ParametersClaim", "Qualitative",
+__all__ = ["Claim", "DoesNotConverge", "Expectation", "FirstEpochReaching", "Qualitative",
            "TestAtEpoch", "TestCurve", "TestFinal", "TestMeanLast", "TestMinFrom", "TestPeak", "TestSpread",
            "TestWindow", "TrainAtEpoch", "TrainFinal", "TrainPeak", "TrainTestGap"]
 

@@ -399,9 +399,6 @@ class LoadedSpec:
         """Hash of what decides a training run (architecture and recipe): the cache key's spec part."""
         return _hash(training_form(self.spec))
 
-    def trained_claims(self):
-        return [c for c in self.spec.claims if c.trained]
-
 
 def training_form(spec: Spec) -> dict:
     """The canonical form of what decides a curve: the resolved layers (without names) and the recipe,

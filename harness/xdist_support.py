@@ -11,9 +11,7 @@ from __future__ import annotations
 
 from xdist.scheduler import LoadScopeScheduling
 
-from harness.pytest_options import CLAIM_NODE, spec_of_claim_node
-
-CLAIM_TEST = CLAIM_NODE  # the node-id pattern, defined with the test ids in harness.pytest_options
+from harness.pytest_options import spec_of_claim_node
 
 
 class SpecScheduling(LoadScopeScheduling):

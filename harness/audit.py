@@ -19,6 +19,7 @@ from harness.records import build_record, load_records, read_record, record_path
 from harness.results import SpecRun
 from harness.runner import run_spec
 from harness.specs import LoadedSpec, load_all
+from harness.verdict import Verdict
 from harness.verdicts import Judge, Run, mark_failed_run, planned_parameters, scope_of
 
 # The smoke tier: every optimizer, schedule, augmentation and dropout path runs, on a sliver of data.
@@ -101,7 +102,7 @@ class Audit:
         seeds = seeds or self.seeds_for(loaded)
         while True:
             run, results = self._run_and_judge(loaded, seeds)
-            undecided = any(r.verdict == "inconclusive" for r in results if r.kind != "comparison")
+            undecided = any(r.verdict == Verdict.INCONCLUSIVE for r in results if r.kind != "comparison")
             grown = self.next_seeds(run.seeds) if undecided and run.outcome == "ok" else None
             if grown is None:
                 break
@@ -142,8 +143,8 @@ class Audit:
         run, results = self.reproduce(loaded)
         found = next(r for r in results if r.claim_id == claim_id)
         claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
-        undecided_story = self.adaptive and claim.judged_after_others and found.verdict == "inconclusive"
-        if found.verdict != "not judged" and not undecided_story:
+        undecided_story = self.adaptive and claim.judged_after_others and found.verdict == Verdict.INCONCLUSIVE
+        if found.verdict != Verdict.NOT_JUDGED and not undecided_story:
             return found
         judge = self.judge_for(loaded)
         if self.results_dir is not None:  # another worker may have recorded the other spec meanwhile
@@ -152,11 +153,11 @@ class Audit:
         kind = run.environment["device"].split(":")[0]
         result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
         other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None
-        if result.verdict == "not judged" and other is not None and run.outcome == "ok":
+        if result.verdict == Verdict.NOT_JUDGED and other is not None and run.outcome == "ok":
             self.reproduce(other, run.seeds)  # the lesson's other spec, on the same seed values (once per session)
             result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
         tried = set()
-        while self.adaptive and result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
+        while self.adaptive and result.verdict == Verdict.INCONCLUSIVE and other is not None and run.outcome == "ok":
             paired = len(result.extra.get("common_seeds") or [])  # how many of this spec's seeds the other has
             n = lesson_seed_count(len(run.seeds), paired, self.max_seeds)
             grown = more_seeds(run.seeds, n) if n else None
@@ -217,7 +218,7 @@ def auto_seeds(specs: list[LoadedSpec], records: list[dict], device_kind: str = 
             grow(loaded.id, AUTO_STEPS[0])
             continue
         for r in judge.judge(loaded, judge.runs[(loaded.id, device_kind)]):
-            if r.verdict != "inconclusive":
+            if r.verdict != Verdict.INCONCLUSIVE:
                 continue
             if r.kind != "comparison":
                 grow(loaded.id, next_step(len(seeds), max_seeds))

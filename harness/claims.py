@@ -19,6 +19,7 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field, model_validator
@@ -26,14 +27,16 @@ from pydantic import Field, model_validator
 from harness import stats
 from harness.layers import PosInt, Strict
 from harness.results import SeedCurve
+from harness.verdict import FIGURE_EXPECTATIONS, LESSON_EXPECTATIONS, Verdict, miss_meaning
 
 EPS = 1e-9  # accuracies are k/n*100 in floating point; band edges are inclusive
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
 Text = Annotated[str, Field(min_length=1)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Band = Annotated[list[float], Field(min_length=2, max_length=2, description="[low, high], inclusive")]
-Expectation = Literal["reproduced", "refuted", "inconclusive", "unverifiable"]
-PASSING = frozenset({"reproduced", "supported"})  # verdicts whose expected test passes (the rest xfail)
+# `expect:` is a plain YAML string; the literals come from the one Verdict type
+Expectation = Literal[tuple(v.value for v in FIGURE_EXPECTATIONS)]  # type: ignore[valid-type]
+LessonExpectation = Literal[tuple(v.value for v in LESSON_EXPECTATIONS)]  # type: ignore[valid-type]
 
 
 # --------------------------------------------------------------------------- results and evidence
@@ -47,13 +50,15 @@ class ClaimResult:
     values: list[float] = field(default_factory=list)  # per seed (comparisons: per common seed, this - other)
     mean: float | None = None
     std: float | None = None
-    verdict: str = "unverifiable"  # reproduced | refuted | inconclusive | unverifiable | error | not judged
-    expected: str = "unverifiable"  # comparisons: supported | contradicted | inconclusive
+    verdict: Verdict = Verdict.UNVERIFIABLE
+    expected: Verdict = Verdict.UNVERIFIABLE
     estimated: bool = False
     detail: str = ""
     measured: str = "-"          # the measured figure for people, with the n it rests on
     rule: str = ""               # which rule decided, with its numbers
     extra: dict = field(default_factory=dict)  # per-kind data: a comparison's difference and CI, a curve's points
+    baseline_mismatch: bool = False  # a lesson: a side's own run refutes the README's figure for it
+    baseline_reason: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -133,6 +138,7 @@ class _Measure(Strict):
     panel: ClassVar[str | None] = "test"  # the plot panel of its per-epoch series (harness/report.py PANELS)
     unit: ClassVar[str] = "%"
     images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
+    better: ClassVar[str | None] = "higher"  # which way the measure improves (None: neither): what a miss's side means
 
     def measure(self, curve: SeedCurve, epochs: int) -> float:
         raise NotImplementedError
@@ -148,6 +154,13 @@ class _Measure(Strict):
 
     def describe(self) -> str:
         return self.kind.replace("_", " ")  # type: ignore[attr-defined]
+
+    def as_figure(self, value: float) -> _Claim:
+        """The claim 'one run of the recipe gives `value`' on this measure (a lesson's README figure for one side)."""
+        fields = self.model_dump(by_alias=True, exclude_none=True)
+        figure = int(value) if self.unit == "" and float(value).is_integer() else value  # epochs are whole
+        return _claim_adapter().validate_python({**fields, "value": figure, "where": "a lesson's README figure",
+                                                 "expect": Verdict.REPRODUCED.value})
 
     def floor(self, values: list[float]) -> float:
         """The noise floor of one run's figure: half the binomial sd on `images` samples (0: none)."""
@@ -249,6 +262,7 @@ class TestSpreadMeasure(_Measure):
     kind: Literal["test_accuracy_spread"]
     unit: ClassVar[str] = " pp"
     panel: ClassVar[str | None] = None  # a range over epochs: no per-epoch series to draw it beside
+    better: ClassVar[str | None] = "lower"  # a steadier curve
     from_: PosInt = Field(alias="from")
     to: PosInt
 
@@ -309,6 +323,7 @@ class TrainTestGapMeasure(_Measure):
     kind: Literal["train_test_gap"]
     unit: ClassVar[str] = " pp"
     panel: ClassVar[str] = "gap"  # plotted as its own series: train minus test per epoch
+    better: ClassVar[str | None] = None  # a gap is neither good nor bad in itself: its side is stated literally
     epoch: PosInt
 
     def measure(self, curve, epochs):
@@ -327,6 +342,7 @@ class FirstEpochMeasure(_Measure):
     kind: Literal["first_epoch_reaching"]
     unit: ClassVar[str] = ""
     images: ClassVar[int | None] = None
+    better: ClassVar[str | None] = "lower"  # sooner
     threshold: Percent
 
     def measure(self, curve, epochs):
@@ -387,11 +403,11 @@ class _Claim(Strict):
 
     def _result(self, **kw) -> ClaimResult:
         return ClaimResult(self.claim_id, self.kind, self.claimed_text(), kw.pop("band", None),  # type: ignore
-                           expected=self.expect, estimated=self.estimated, **kw)
+                           expected=Verdict(self.expect), estimated=self.estimated, **kw)
 
     def not_run(self) -> ClaimResult:
         """The row of a trained claim with no run to judge it on."""
-        return self._result(verdict="not run")
+        return self._result(verdict=Verdict.NOT_RUN)
 
     def unverifiable(self) -> ClaimResult:
         reason = getattr(self, "reason", None) or self.note or "no measurable figure"
@@ -403,16 +419,26 @@ def _trained_run_problem(claim: _Claim, evidence: Evidence) -> ClaimResult | Non
     bad = [c for c in evidence.curves or [] if c not in usable([c], evidence.epochs)]
     if bad:
         c = bad[0]
-        return claim._result(verdict="error", detail=f"seed {c.seed}: run {c.outcome}" +
+        return claim._result(verdict=Verdict.ERROR, detail=f"seed {c.seed}: run {c.outcome}" +
                              (f" ({c.detail})" if c.detail else ""))
     if not evidence.curves:
-        return claim._result(verdict="error", detail="no seeds were run")
+        return claim._result(verdict=Verdict.ERROR, detail="no seeds were run")
     return None
 
 
 def _diverged(curves: list[SeedCurve]) -> str:
     seeds = [c.seed for c in curves if c.outcome == "diverged"]
     return f"diverged: seed {', '.join(map(str, seeds))}" if seeds else ""
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _with_meaning(result: ClaimResult, better: str | None) -> ClaimResult:
+    """A refutation's detail says which side the README lies on and what that side means for this measure."""
+    result.detail = _join(miss_meaning(result.verdict, better), result.detail)
+    return result
 
 
 def _spread_text(values: list[float], unit: str) -> str:
@@ -488,12 +514,13 @@ class _Figure(_Claim, _Measure):
         result.std = statistics.stdev(values) if n > 1 and finite == values else (0.0 if n == 1 else math.nan)
         if self.value is None:
             return self._judge_target(result, values)
-        if len(finite) != n:
-            result.verdict = stats.cap("refuted", n)
+        if len(finite) != n:  # a diverged run is worse than any figure: the README lies on its better side
+            result.verdict = stats.cap(Verdict.refuted_on(self.better != "lower"), n)
             result.rule = "a seed diverged: no figure to compare"
-            return result
+            return _with_meaning(result, self.better)
         sd = stats.noise(values, self.pooled(evidence, values), self.floor(values))
         result.verdict, inner, outer = stats.single_figure(self.value, values, sd)
+        _with_meaning(result, self.better)
         result.band = [inner.lo, inner.hi]
         result.rule = (f"95% prediction interval {inner.lo:.2f}-{inner.hi:.2f}, 99% {outer.lo:.2f}-{outer.hi:.2f}; "
                        f"{sd.text()}, n={n}")
@@ -504,7 +531,8 @@ class _Figure(_Claim, _Measure):
     def _judge_target(self, result: ClaimResult, values: list[float]) -> ClaimResult:
         lo, hi = self.band
         hits = sum(1 for v in values if self._meets(v, lo, hi))
-        result.verdict, ci = stats.share_verdict(hits, len(values))
+        result.verdict, ci = stats.share_verdict(hits, len(values), self._target_above(values, lo, hi))
+        _with_meaning(result, self.better)
         result.band = [lo, hi]
         result.measured = f"{hits} of {len(values)} seeds meet it ({_spread_text(values, self.unit)})"
         result.rule = (f"share {hits}/{len(values)}, 90% Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced when at "
@@ -515,6 +543,13 @@ class _Figure(_Claim, _Measure):
     @staticmethod
     def _meets(v: float, lo: float, hi: float) -> bool:
         return lo - EPS <= v <= hi + EPS
+
+    def _target_above(self, values: list[float], lo: float, hi: float) -> bool:
+        """Whether a missed target lies above the runs: more of the missing seeds fall below the band than above
+        it (a diverged seed, no figure, counts below: it fell short)."""
+        missing = [v for v in values if not self._meets(v, lo, hi)]
+        short = sum(1 for v in missing if math.isnan(v) or v < lo)
+        return short >= len(missing) - short
 
     def marks(self, epochs):
         first, last = self.span(epochs)
@@ -641,6 +676,11 @@ class DoesNotConverge(_Figure, TestFinalMeasure):
     def _meets(v, lo, hi):
         return math.isnan(v) or lo - EPS <= v <= hi + EPS
 
+    def _target_above(self, values, lo, hi):
+        """Runs that converge lie above a 'does not converge' band: the README's band is below them."""
+        missing = [v for v in values if not self._meets(v, lo, hi)]
+        return sum(1 for v in missing if v < lo) > len(missing) / 2
+
     def claimed_text(self):
         lo, hi = self.band
         return f"does not converge ({lo:g}-{hi:g}%)" if self.value is None else f"{self.value:g}% (not converging)"
@@ -685,6 +725,7 @@ class FirstEpochReaching(_Claim, FirstEpochMeasure):
             at = float(epochs + 1) if self.value is None else float(self.value)
             claimed = stats.Interval(at, at)
         result.verdict, inner, outer = stats.epochs_verdict(claimed, finite)
+        _with_meaning(result, self.better)
         result.band = [inner.lo, inner.hi]
         result.rule = (f"seeds' range {inner.lo:g}-{inner.hi:g} (reproduced when the claim meets it), refuted "
                        f"outside [{outer.lo:g}, {outer.hi:g}]; 'never' = epoch {epochs + 1}")
@@ -728,26 +769,29 @@ class TestCurve(_Claim):
         problem = _trained_run_problem(self, evidence)
         if problem:
             return problem
-        inside = outside = 0
+        inside = outside = above = 0
         points = []
         for epoch, claimed in enumerate(self.values, start=1):
             if claimed is None:
                 continue
             at = TestAtEpoch.model_validate({"kind": "test_accuracy_at_epoch", "epoch": epoch, "value": claimed,
-                                             "where": self.where, "expect": "reproduced"})
+                                             "where": self.where, "expect": Verdict.REPRODUCED.value})
             r = at.judge(evidence)
-            inside += r.verdict == "reproduced"
-            outside += r.verdict in ("refuted",) or (r.verdict == "inconclusive" and not _within(claimed, r))
+            inside += r.verdict is Verdict.REPRODUCED
+            out = r.verdict.refuted or (r.verdict is Verdict.INCONCLUSIVE and not _within(claimed, r))
+            outside += out
+            above += out and claimed > (r.mean or 0.0)
             points.append({"epoch": epoch, "claimed": claimed, "verdict": r.verdict, "accepted": r.band,
                            "refuted_outside": r.extra.get("refuted_outside")})
         n_points, n = len(points), len(evidence.curves)
         if inside >= self.INSIDE_TO_REPRODUCE * n_points:
-            verdict = "reproduced"
+            verdict = Verdict.REPRODUCED
         elif outside > self.OUTSIDE_TO_REFUTE * n_points:
-            verdict = "refuted"
+            verdict = Verdict.refuted_on(above * 2 >= outside)  # the side where most points outside lie
         else:
-            verdict = "inconclusive"
-        return self._result(verdict=stats.cap(verdict, n), detail=_diverged(evidence.curves),
+            verdict = Verdict.INCONCLUSIVE
+        verdict = stats.cap(verdict, n)
+        return self._result(verdict=verdict, detail=_join(miss_meaning(verdict, "higher"), _diverged(evidence.curves)),
                             measured=f"{inside} of {n_points} points inside, {outside} outside the 99% interval "
                                      f"(n={n})",
                             rule=f"reproduced when >= {self.INSIDE_TO_REPRODUCE:.0%} of points lie inside their 95% "
@@ -803,15 +847,18 @@ class Parameters(_Claim):
 
     def judge(self, evidence):
         computed = evidence.parameters
-        failed = []
+        failed, above = [], []  # above: the README's count (or bound) lies above the computed count
         if self.value is not None:
             lo, hi = self.accepted()
             if not lo <= computed <= hi:
                 failed.append(f"computed {computed:,}, claimed {self.value:,}")
+                above.append(lo > computed)
         if self.band is not None and not self.band[0] <= computed <= self.band[1]:
             failed.append(f"computed {computed:,}, outside the stated bound {band_text(self.band)}")
+            above.append(self.band[0] > computed)
+        verdict = Verdict.refuted_on(above[0]) if failed else Verdict.REPRODUCED  # the value's side first
         return self._result(band=self.accepted(), values=[float(computed)], mean=float(computed), std=0.0,
-                            verdict="refuted" if failed else "reproduced", detail="; ".join(failed),
+                            verdict=verdict, detail=_join(miss_meaning(verdict, None), *failed),
                             measured=f"{computed:,}", rule="exact count from the shape plan")
 
 
@@ -820,7 +867,7 @@ class Qualitative(_Claim):
 
     kind: Literal["qualitative"]
     statement: Text
-    expect: Literal["unverifiable"]  # type: ignore[assignment]
+    expect: Literal[Verdict.UNVERIFIABLE.value]  # type: ignore[assignment,valid-type]
     reason: Text
 
     trained: ClassVar[bool] = False
@@ -845,7 +892,7 @@ class Comparison(_Claim):
     readme: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
         None, description="The README's own figures, [other, this]")
     statement: Text
-    expect: Literal["supported", "contradicted", "inconclusive"]  # type: ignore[assignment]
+    expect: LessonExpectation  # type: ignore[assignment]
 
     def other_id(self, spec_id: str) -> str:
         return self.other if "/" in self.other else f"{spec_id.split('/')[0]}/{self.other}"
@@ -878,7 +925,7 @@ class Comparison(_Claim):
                 "by": self.by}
 
     def not_run(self):
-        return self._result(verdict="not run", extra=self._story(self.other))
+        return self._result(verdict=Verdict.NOT_RUN, extra=self._story(self.other))
 
     def _value(self, curve, epochs: int) -> float:
         v = self.metric.measure(curve, epochs)
@@ -893,11 +940,30 @@ class Comparison(_Claim):
                 + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a")
                 + projection)
 
+    def _baseline(self, evidence: Evidence, other: OtherRun) -> str:
+        """Why the lesson rests on a reconstruction that does not match its README ('' when it does, or the README
+        gives no figures): each side's README figure for the metric, judged against that side's own seeds by the
+        single-figure rule; a refutation on either side flags the lesson."""
+        if not self.readme:
+            return ""
+        sides = [(other.spec_id, self.readme[0], Evidence(other.spec_id, other.curves, other.epochs, 0,
+                                                          evidence.neighbours)),
+                 (evidence.spec_id, self.readme[1], evidence)]
+        found = []
+        for spec_id, figure, side in sides:
+            r = self.metric.as_figure(figure).judge(side)
+            if r.verdict.refuted:
+                found.append(f"{spec_id}'s README figure {figure:g} is {r.verdict} by its own runs ({r.measured})")
+        if not found:
+            return ""
+        return ("baseline mismatch: " + " and ".join(found)
+                + ", so the lesson is judged on a reconstruction that does not match its README")
+
     def judge(self, evidence):
         other_id = self.other_id(evidence.spec_id)
         other = evidence.other(other_id)
         if evidence.curves is None or other is None:
-            return self._result(verdict="not judged", detail=f"needs {other_id} trained",
+            return self._result(verdict=Verdict.NOT_JUDGED, detail=f"needs {other_id} trained",
                                 measured=f"needs {other_id} trained", extra=self._story(other_id))
         mine = {c.seed: c for c in usable(evidence.curves, evidence.epochs)}
         theirs = {c.seed: c for c in usable(other.curves, other.epochs)}
@@ -909,7 +975,7 @@ class Comparison(_Claim):
         # two runs' noise floors add in quadrature: the sd of a difference never counts below it
         p = stats.paired([sign * d for d in diffs], math.hypot(self.metric.floor(these), self.metric.floor(those)))
         decidable = p.n >= stats.MIN_SEEDS_TO_REFUTE and all(math.isfinite(d) for d in diffs)
-        verdict = p.verdict(self.by) if decidable else "inconclusive"  # two pairs decide nothing
+        verdict = p.verdict(self.by) if decidable else Verdict.INCONCLUSIVE  # two pairs decide nothing
         identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
             same_run(mine[s], theirs[s]) for s in common)
         raw = sign * p.mean + 0.0 if p.n else math.nan  # + 0.0: no "-0.00"
@@ -919,15 +985,18 @@ class Comparison(_Claim):
         needed = None if identical else stats.seeds_to_decide(p, self.by)
         rule = self._rule(p, evidence.spec_id, other_id, needed)
         if identical:  # the same computation: the claimed difference is exactly zero, not noise
-            verdict, measured = "contradicted", f"identical runs (n={p.n})"
+            verdict, measured = Verdict.CONTRADICTED, f"identical runs (n={p.n})"
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
                     "change does not alter training and the claimed difference is exactly zero")
         readme = f"README {self.readme[0]:g} -> {self.readme[1]:g} ({self.readme[1] - self.readme[0]:+.2f}); " \
             if self.readme else ""
+        baseline = self._baseline(evidence, other)
         return self._result(
+            baseline_mismatch=bool(baseline), baseline_reason=baseline,
             band=ci, values=diffs, mean=raw if p.n else None, std=p.sd if p.n > 1 else None, verdict=verdict,
             measured=measured, detail=f"{readme}measured {measured}: {verdict}" + ("" if p.n >= 2 else
-                                                                                  "; fewer than 2 common seeds"),
+                                                                                  "; fewer than 2 common seeds")
+            + (f"; {baseline}" if baseline else ""),
             rule=rule,
             extra={**self._story(other_id), "common_seeds": common, "difference": raw if p.n else None,
                    "ci": ci, "detectable": p.detectable if p.ci else None, "identical_runs": identical,
@@ -947,12 +1016,19 @@ Claim = Annotated[
 ]
 
 
+@lru_cache(maxsize=1)
+def _claim_adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Claim)
+
+
 def judge_all(claims, evidence: Evidence) -> list[ClaimResult]:
     """Every claim of a spec: untrained ones always, trained ones when the evidence has curves."""
     out = []
     for claim in claims:
         if not claim.trained or evidence.curves is not None:
             out.append(claim.judge(evidence))
-        elif claim.expect == "unverifiable":
+        elif claim.expect == Verdict.UNVERIFIABLE:
             out.append(claim.unverifiable())
     return out

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from harness.specs import LoadedSpec, SpecError, default_specs_dir, discover, load_all, load_spec
 from harness.terminal import safe
+from harness.verdict import Verdict
 
 
 def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
@@ -38,7 +39,7 @@ def parameter_row(loaded: LoadedSpec) -> dict:
         "claimed_approximate": claims[0].approximate if claims else None,
         "computed_parameters": total,
         "trainable_parameters": trainable,
-        "matches": (judged.verdict == "reproduced") if judged else None,
+        "matches": (judged.verdict == Verdict.REPRODUCED) if judged else None,
         "expected": claims[0].expect if claims else None,
         "findings": [{"id": f.id, "kind": f.kind, "summary": f.summary,
                       **({"parameters": f.parameters} if f.parameters else {})} for f in loaded.spec.findings],
@@ -62,7 +63,8 @@ def cmd_list(args) -> int:
             verdict = ""
             if r["matches"] is not None:
                 verdict = "match" if r["matches"] else "MISMATCH"
-                verdict += "" if (r["expected"] == "reproduced") == r["matches"] else f" (spec expects {r['expected']})"
+                expected_match = r["expected"] == Verdict.REPRODUCED
+                verdict += "" if expected_match == r["matches"] else f" (spec expects {r['expected']})"
             arch = r["fidelity"]["architecture"]
             readme = safe(r["source"]["file"].split("_")[0])  # spec strings: controls escaped (harness.terminal)
             print(f"{safe(r['id']):40} {readme:7} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")

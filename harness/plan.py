@@ -41,6 +41,7 @@ import torch
 from harness.cache import ResultsCache, atomic_write_text
 from harness.option_types import seed_cap, seed_count
 from harness.specs import LoadedSpec
+from harness.verdict import Verdict
 
 TRAIN_SIZE, TEST_SIZE = 60_000, 10_000
 CALIBRATION_SECONDS = 1.0   # seconds of timed training steps per calibration
@@ -478,7 +479,7 @@ def trained_by(row: dict) -> list[str]:
     """The specs a judged claim row shows trained: its own, and a judged comparison's other spec."""
     from harness.claims import is_comparison
 
-    judged = is_comparison(row) and row.get("verdict") not in ("not judged", "not run", "error")
+    judged = is_comparison(row) and row.get("verdict") not in (Verdict.NOT_JUDGED, Verdict.NOT_RUN, Verdict.ERROR)
     return [row["spec"], row["extra"]["other"]] if judged else [row["spec"]]
 
 

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from scipy import stats
 
+from harness.verdict import Verdict
+
 MIN_SEEDS_TO_REFUTE = 3        # fewer seeds never refute a trained claim (at most inconclusive)
 MIN_IDENTICAL_PAIRS = 2        # bit-identical curves on this many common seeds: the same computation
 ROUNDING = 0.01                # one test image in pp: READMEs print two decimals
@@ -84,17 +86,18 @@ def prediction_interval(mean: float, n: int, sd: Noise, level: float) -> Interva
     return Interval(mean - half, mean + half)
 
 
-def single_figure(claimed: float, values: list[float], sd: Noise) -> tuple[str, Interval, Interval]:
-    """A README's one-run figure against the seeds: inside the 95% PI reproduced, outside the 99% PI refuted."""
+def single_figure(claimed: float, values: list[float], sd: Noise) -> tuple[Verdict, Interval, Interval]:
+    """A README's one-run figure against the seeds: inside the 95% PI reproduced, outside the 99% PI refuted on
+    the side where the README's figure lies."""
     n = len(values)
     mean = statistics.fmean(values)
     inner, outer = prediction_interval(mean, n, sd, 0.95), prediction_interval(mean, n, sd, 0.99)
     if claimed in inner:
-        verdict = "reproduced"
+        verdict = Verdict.REPRODUCED
     elif claimed not in outer:
-        verdict = "refuted"
+        verdict = Verdict.refuted_on(claimed > outer.hi)
     else:
-        verdict = "inconclusive"
+        verdict = Verdict.INCONCLUSIVE
     return cap(verdict, n), inner, outer
 
 
@@ -105,35 +108,37 @@ def share_interval(hits: int, n: int, confidence: float = SHARE_CONFIDENCE) -> I
     return Interval(float(ci.low), float(ci.high))
 
 
-def share_verdict(hits: int, n: int) -> tuple[str, Interval]:
+def share_verdict(hits: int, n: int, readme_above: bool = True) -> tuple[Verdict, Interval]:
     """A threshold target, on the share of seeds meeting it (90% Clopper-Pearson interval):
-    refuted when the interval's upper bound < 0.5 (fewer than half of all runs meet it, one-sided 5% error);
+    refuted when the interval's upper bound < 0.5 (fewer than half of all runs meet it, one-sided 5% error),
+    on the side the caller names (`readme_above`: the runs that miss fall short of the README's target);
     reproduced when at least half of the seeds meet it (the seeds agree with the README) and it is not refuted;
     inconclusive otherwise (a minority meets it, not few enough to refute)."""
     ci = share_interval(hits, n)
     if ci.hi < SHARE_TARGET:
-        verdict = "refuted"
+        verdict = Verdict.refuted_on(readme_above)
     elif hits >= SHARE_TARGET * n:
-        verdict = "reproduced"
+        verdict = Verdict.REPRODUCED
     else:
-        verdict = "inconclusive"
+        verdict = Verdict.INCONCLUSIVE
     return cap(verdict, n), ci
 
 
-def epochs_verdict(claimed: Interval, epochs: list[float]) -> tuple[str, Interval, Interval]:
+def epochs_verdict(claimed: Interval, epochs: list[float]) -> tuple[Verdict, Interval, Interval]:
     """'First epoch reaching X': the README's epoch (or stated range of epochs) against the seeds' range.
     Reproduced when they overlap; refuted when the claim lies outside the seeds' range widened on each side by
-    `epochs_widening(n)` times its width (at least one epoch); inconclusive in between. Callers pass 'never' as
-    the epoch after the last, so it compares finitely."""
+    `epochs_widening(n)` times its width (at least one epoch), on the side where the README's epoch lies
+    (above: a later epoch than the runs need); inconclusive in between. Callers pass 'never' as the epoch after
+    the last, so it compares finitely."""
     lo, hi = min(epochs), max(epochs)
     width = max(1.0, hi - lo) * epochs_widening(len(epochs))
     inner, outer = Interval(lo, hi), Interval(lo - width, hi + width)
     if claimed.lo <= inner.hi and claimed.hi >= inner.lo:
-        verdict = "reproduced"
+        verdict = Verdict.REPRODUCED
     elif claimed.hi < outer.lo or claimed.lo > outer.hi:
-        verdict = "refuted"
+        verdict = Verdict.refuted_on(claimed.lo > outer.hi)
     else:
-        verdict = "inconclusive"
+        verdict = Verdict.INCONCLUSIVE
     return cap(verdict, len(epochs)), inner, outer
 
 
@@ -148,9 +153,9 @@ def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def cap(verdict: str, n: int) -> str:
+def cap(verdict: Verdict, n: int) -> Verdict:
     """Fewer than MIN_SEEDS_TO_REFUTE seeds refute nothing."""
-    return "inconclusive" if verdict == "refuted" and n < MIN_SEEDS_TO_REFUTE else verdict
+    return Verdict.INCONCLUSIVE if verdict.refuted and n < MIN_SEEDS_TO_REFUTE else verdict
 
 
 @dataclass(frozen=True)
@@ -162,15 +167,15 @@ class Paired:
     detectable: float      # half-width: the smallest difference this n tells from zero
     noise: Noise | None = None
 
-    def verdict(self, by: float) -> str:
+    def verdict(self, by: float) -> Verdict:
         """supported: the CI clears `by`; contradicted: it lies wholly below `by`; inconclusive otherwise."""
         if self.ci is None:
-            return "inconclusive"
+            return Verdict.INCONCLUSIVE
         if self.ci.lo > by:
-            return "supported"
+            return Verdict.SUPPORTED
         if self.ci.hi < by:
-            return "contradicted"
-        return "inconclusive"
+            return Verdict.CONTRADICTED
+        return Verdict.INCONCLUSIVE
 
 
 def paired(differences: list[float], floor: float = 0.0) -> Paired:

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from harness.claims import ClaimResult, Evidence, OtherRun, judge_all
 from harness.results import SeedCurve
 from harness.specs import LoadedSpec
+from harness.verdict import Verdict
 
-STALE = "stale"
+STALE = Verdict.STALE
 
 
 def planned_parameters(loaded: LoadedSpec) -> int:
@@ -123,8 +124,8 @@ def mark_failed_run(loaded: LoadedSpec, results: list[ClaimResult], outcome: str
     """A run that did not finish carries no verdict for its trained claims."""
     trained = {c.claim_id for c in loaded.spec.claims if c.trained}
     for r in results:
-        if r.claim_id in trained and r.verdict not in ("unverifiable", "not judged"):
-            r.verdict, r.detail = "error", f"run {outcome}: {error}"
+        if r.claim_id in trained and r.verdict not in (Verdict.UNVERIFIABLE, Verdict.NOT_JUDGED):
+            r.verdict, r.detail = Verdict.ERROR, f"run {outcome}: {error}"
 
 
 def newest_records(records: list[dict]) -> dict[str, list[dict]]:

@@ -52,17 +52,17 @@ def test_a_tier_runs_when_asked_for(args, tier):
 
 
 def test_a_changed_reality_turns_the_suite_red(tmp_path):
-    specs = write_tiny_specs(tmp_path / "specs" / "tiny", params_expect="refuted")  # but the count matches
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", params_expect="refuted-below")  # but the count matches
     result = run_pytest("--specs", str(specs.parent), "--results", str(tmp_path / "results"), SPEC_TESTS)
     assert result.returncode == 1
-    assert "expected refuted, got reproduced" in result.stdout
+    assert "expected refuted-below, got reproduced" in result.stdout
 
 
 def test_a_recorded_refutation_is_an_expected_failure(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny")
     spec = specs / "alpha.yaml"
     spec.write_text(spec.read_text().replace("value: 90, where: test, expect: reproduced",
-                                             "value: 91, where: test, expect: refuted"))
+                                             "value: 91, where: test, expect: refuted-above"))
     result = run_pytest("--specs", str(specs.parent), "-rx", SPEC_TESTS)
     assert result.returncode == 0, result.stdout
     assert "1 xfailed" in result.stdout and "computed 90, claimed 91" in result.stdout

@@ -42,8 +42,8 @@ def test_a_rerun_served_from_the_record_does_not_rewrite_it(tmp_path):
     assert path.read_text() == marked                          # nothing new: untouched
     write(loaded, results, run_of(loaded, "cache"))
     assert path.read_text() == marked
-    write(loaded, results, run_of(loaded, "record"), verdict="refuted")
-    assert read_record(path)["claims"][0]["verdict"] == "refuted"   # judged differently: rewritten
+    write(loaded, results, run_of(loaded, "record"), verdict="refuted-above")
+    assert read_record(path)["claims"][0]["verdict"] == "refuted-above"   # judged differently: rewritten
 
 
 def test_a_retrained_or_changed_run_is_rewritten(tmp_path):

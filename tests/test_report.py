@@ -151,13 +151,13 @@ def test_expectations_are_rederived_from_records_and_rewritten_in_place(tmp_path
     fake_record(load_spec(alpha), tmp_path / "results", finals=(95.0,) * 5, stored_verdict="reproduced")
     found = changes(tmp_path / "results", specs_root=specs.parent)
     assert [(c.spec.id, c.claim_id, c.recorded, c.measured) for c in found] == [
-        ("tiny/alpha", "test-accuracy-final", "reproduced", "refuted")]
+        ("tiny/alpha", "test-accuracy-final", "reproduced", "refuted-above")]
     before = alpha.read_text()
     write(found)
     after = alpha.read_text()
     assert after == before.replace("band: [99, 100], where: test, expect: reproduced",
-                                   "band: [99, 100], where: test, expect: refuted")
-    assert load_spec(alpha).spec.claims[1].expect == "refuted"
+                                   "band: [99, 100], where: test, expect: refuted-above")
+    assert load_spec(alpha).spec.claims[1].expect == "refuted-above"
     assert changes(tmp_path / "results", specs_root=specs.parent) == []
 
 
@@ -168,7 +168,7 @@ def test_a_train_test_gap_claim_gets_its_own_panel_zoomed_on_the_seeds_and_its_e
 
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha",))
     spec = specs / "alpha.yaml"
-    gap = "  - {kind: train_test_gap, epoch: 2, band: [-100, 0], where: test, expect: refuted}\n"
+    gap = "  - {kind: train_test_gap, epoch: 2, band: [-100, 0], where: test, expect: refuted-below}\n"
     spec.write_text(spec.read_text().replace("claims:\n", "claims:\n" + gap))
     loaded = load_spec(spec)
     marks = [m for c in loaded.spec.claims for m in c.marks(2)]

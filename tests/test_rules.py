@@ -10,6 +10,7 @@ import pytest
 from scipy import stats as scipy_stats
 
 from harness import stats
+from harness.verdict import Verdict
 
 MNIST_SD = 0.05     # converged MNIST seed-to-seed spread, pp (0.03-0.05 pp: README 'Verdicts')
 MNIST_ACC = 99.4
@@ -43,8 +44,8 @@ def test_prediction_interval_uses_student_t_and_widens_for_rounding():
 
 
 @pytest.mark.parametrize("hits, n, verdict", [(3, 3, "reproduced"), (2, 3, "reproduced"), (1, 3, "inconclusive"),
-                                              (0, 3, "inconclusive"), (0, 5, "refuted"), (1, 5, "inconclusive"),
-                                              (1, 10, "refuted"), (2, 10, "inconclusive"), (0, 2, "inconclusive")])
+                                              (0, 3, "inconclusive"), (0, 5, "refuted-above"), (1, 5, "inconclusive"),
+                                              (1, 10, "refuted-above"), (2, 10, "inconclusive"), (0, 2, "inconclusive")])
 def test_share_rule(hits, n, verdict):
     assert stats.share_verdict(hits, n)[0] == verdict
 
@@ -93,7 +94,7 @@ def test_seeds_to_decide_is_the_first_n_whose_interval_would_clear_the_measured_
 
 
 def test_fewer_than_three_seeds_never_refute():
-    assert stats.cap("refuted", 2) == "inconclusive" and stats.cap("refuted", 3) == "refuted"
+    assert stats.cap(Verdict.REFUTED_ABOVE, 2) == "inconclusive" and stats.cap(Verdict.REFUTED_BELOW, 3) == "refuted-below"
     assert stats.epochs_verdict(stats.Interval(20, 20), [1.0, 1.0])[0] == "inconclusive"
 
 
@@ -109,7 +110,7 @@ def single_figure_rates(n, offset, sd=MNIST_SD, trials=4000, readme_noise=False,
     for values, figure in zip(seeds.tolist(), np.broadcast_to(claimed, trials).tolist()):
         sigma = stats.noise(values, None, stats.binomial_floor(sum(values) / n))
         verdict = stats.single_figure(figure, values, sigma)[0]
-        refuted += verdict == "refuted"
+        refuted += verdict.refuted
         reproduced += verdict == "reproduced"
     return refuted / trials, reproduced / trials
 
@@ -131,7 +132,7 @@ def test_an_offset_is_found_more_often_the_larger_it_is():
 def test_a_target_met_by_exactly_half_the_runs_is_rarely_refuted(n):
     rng = np.random.default_rng(n)
     hits = rng.binomial(n, 0.5, 20_000)
-    refuted = np.mean([stats.share_verdict(h, n)[0] == "refuted" for h in hits.tolist()])
+    refuted = np.mean([stats.share_verdict(h, n)[0].refuted for h in hits.tolist()])
     assert refuted <= 0.05
 
 
@@ -142,7 +143,7 @@ def test_a_true_first_epoch_is_rarely_refuted(n, cv):
     most 5% of the time."""
     rng = np.random.default_rng(int(cv * 10) + n)
     draws = np.ceil(6 * np.exp(rng.normal(0, cv, (5000, n + 1))))
-    refuted = sum(stats.epochs_verdict(stats.Interval(row[-1], row[-1]), list(row[:-1]))[0] == "refuted"
+    refuted = sum(stats.epochs_verdict(stats.Interval(row[-1], row[-1]), list(row[:-1]))[0].refuted
                   for row in draws.tolist())
     assert refuted / len(draws) <= 0.05
 

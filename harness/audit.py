@@ -148,14 +148,13 @@ class Audit:
             return found
         judge = self.judge_for(loaded)
         if self.results_dir is not None:  # another worker may have recorded the other spec meanwhile
-            for key, other in Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs.items():
-                judge.runs.setdefault(key, other)
+            judge.merge(Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs)
         kind = run.environment["device"].split(":")[0]
-        result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+        result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
         other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None
         if result.verdict == Verdict.NOT_JUDGED and other is not None and run.outcome == "ok":
             self.reproduce(other, run.seeds)  # the lesson's other spec, on the same seed values (once per session)
-            result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+            result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
         tried = set()
         while self.adaptive and result.verdict == Verdict.INCONCLUSIVE and other is not None and run.outcome == "ok":
             paired = len(result.extra.get("common_seeds") or [])  # how many of this spec's seeds the other has
@@ -166,7 +165,7 @@ class Audit:
             tried.add(tuple(grown))
             self.reproduce(other, grown)
             run, _ = self.reproduce(loaded, grown)
-            result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+            result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
         return result
 
     def smoke(self, loaded: LoadedSpec) -> SpecRun:

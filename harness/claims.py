@@ -139,6 +139,9 @@ class _Measure(Strict):
     unit: ClassVar[str] = "%"
     images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
     better: ClassVar[str | None] = "higher"  # which way the measure improves (None: neither): what a miss's side means
+    # a lesson's difference inside +-this is no effect worth the name (docs/verdicts.md, 'negligible'): 0.1 pp is
+    # about one binomial sd of a single run's score on 10,000 test images at 99.4% (0.077 pp)
+    negligible_delta: ClassVar[float] = 0.1
 
     def measure(self, curve: SeedCurve, epochs: int) -> float:
         raise NotImplementedError
@@ -343,6 +346,7 @@ class FirstEpochMeasure(_Measure):
     unit: ClassVar[str] = ""
     images: ClassVar[int | None] = None
     better: ClassVar[str | None] = "lower"  # sooner
+    negligible_delta: ClassVar[float] = 1.0  # one epoch: the measure's resolution, no README reports less
     threshold: Percent
 
     def measure(self, curve, epochs):
@@ -404,6 +408,8 @@ class _Claim(Strict):
     def _result(self, **kw) -> ClaimResult:
         return ClaimResult(self.claim_id, self.kind, self.claimed_text(), kw.pop("band", None),  # type: ignore
                            expected=Verdict(self.expect), estimated=self.estimated, **kw)
+
+    in_family: ClassVar[bool] = False  # one of the README's lessons, decided together (harness/verdicts.py)
 
     def not_run(self) -> ClaimResult:
         """The row of a trained claim with no run to judge it on."""
@@ -884,6 +890,7 @@ class Comparison(_Claim):
 
     kind: Literal["comparison"]
     judged_after_others: ClassVar[bool] = True
+    in_family: ClassVar[bool] = True
     id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
     other: Text = Field(description="The other spec: a name in the same folder, or slug/name")
     metric: Metric
@@ -931,14 +938,24 @@ class Comparison(_Claim):
         v = self.metric.measure(curve, epochs)
         return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
 
-    def _rule(self, p, spec_id: str, other_id: str, needed: int | None) -> str:
-        projection = "" if p.ci is None else (
-            f"; at this difference and sd, about {needed:,} paired seeds would decide" if needed else
-            f"; at this difference and sd, more than {stats.MAX_PROJECTED_SEEDS:,} paired seeds would be needed")
+    def _rule(self, p, spec_id: str, other_id: str) -> str:
+        unit = "epochs" if self.metric.unit == "" else "pp"  # a difference of percentages is in points
+        design = "" if p.ci is None else (
+            f"; at n={p.n} a true difference of {stats.detectable_with_power(p):.2f} {unit} is found with "
+            f"{stats.POWER:.0%} power, and differences beyond ±{stats.excluded_beyond(p):.2f} {unit} are excluded "
+            f"at 95%; negligible when the 90% interval lies inside ±{self.metric.negligible_delta:g} {unit}")
         return (f"95% paired-t CI of {self.metric.describe()} ({spec_id} - {other_id}) against {self.by:g} in the "
-                f"claimed direction" + (f", {p.noise.text()}" if p.noise else "")
-                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a")
-                + projection)
+                f"claimed direction" + (f", {p.noise.text()}" if p.noise else "") + design)
+
+    def _one_pair(self, p, sign: float) -> str:
+        """Whether the README's own difference (one run of each) is what one pair of runs shows."""
+        pair = stats.one_pair_interval(p)
+        if not self.readme or pair is None:
+            return ""
+        readme = self.readme[1] - self.readme[0]
+        lo, hi = sorted([sign * pair.lo, sign * pair.hi])
+        word = "is" if lo <= readme <= hi else "is not"
+        return f"README's {readme:+.2f} {word} what one pair of runs shows (95%: {lo:+.2f} to {hi:+.2f})"
 
     def _baseline(self, evidence: Evidence, other: OtherRun) -> str:
         """Why the lesson rests on a reconstruction that does not match its README ('' when it does, or the README
@@ -958,6 +975,28 @@ class Comparison(_Claim):
             return ""
         return ("baseline mismatch: " + " and ".join(found)
                 + ", so the lesson is judged on a reconstruction that does not match its README")
+
+    @staticmethod
+    def family_p(result: ClaimResult) -> float:
+        """The lesson's p-value in its README's family; 1 where it has none (not judged, too few pairs)."""
+        p = result.extra.get("p_value")
+        return 1.0 if p is None else p
+
+    def decide_in_family(self, result: ClaimResult, adjusted_p: float, size: int) -> ClaimResult:
+        """The lesson's verdict once its README's lessons are adjusted together (Holm): a raw decision stands only
+        when the adjusted p clears stats.LESSON_FAMILY_ALPHA; the raw interval stays beside it."""
+        result.extra.update(p_holm=adjusted_p, family_size=size)
+        if result.extra.get("p_value") is None:
+            return result
+        raw = result.verdict
+        note = f"Holm over the README's {size} lessons: adjusted p {adjusted_p:.3g} (raw p {result.extra['p_value']:.3g})"
+        if raw in (Verdict.SUPPORTED, Verdict.CONTRADICTED) and adjusted_p >= stats.LESSON_FAMILY_ALPHA \
+                and not result.extra.get("identical_runs"):
+            result.verdict = Verdict.NEGLIGIBLE if result.extra.get("negligible") else Verdict.INCONCLUSIVE
+            note += f"; the raw 95% interval alone would say {raw}"
+        result.rule += f"; {note}"
+        result.detail = result.detail.replace(f": {raw}", f": {result.verdict}", 1) + f"; {note}"
+        return result
 
     def judge(self, evidence):
         other_id = self.other_id(evidence.spec_id)
@@ -982,8 +1021,12 @@ class Comparison(_Claim):
         ci = sorted([sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0]) if p.ci else None
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
-        needed = None if identical else stats.seeds_to_decide(p, self.by)
-        rule = self._rule(p, evidence.spec_id, other_id, needed)
+        if verdict == Verdict.INCONCLUSIVE and decidable and not identical and stats.negligible(
+                p, self.metric.negligible_delta):
+            verdict = Verdict.NEGLIGIBLE
+        needed = None if identical else stats.seeds_to_decide(p, self.by)  # kept for report.py until it moves on
+        rule = self._rule(p, evidence.spec_id, other_id)
+        one_pair = "" if identical else self._one_pair(p, sign)
         if identical:  # the same computation: the claimed difference is exactly zero, not noise
             verdict, measured = Verdict.CONTRADICTED, f"identical runs (n={p.n})"
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
@@ -996,11 +1039,16 @@ class Comparison(_Claim):
             band=ci, values=diffs, mean=raw if p.n else None, std=p.sd if p.n > 1 else None, verdict=verdict,
             measured=measured, detail=f"{readme}measured {measured}: {verdict}" + ("" if p.n >= 2 else
                                                                                   "; fewer than 2 common seeds")
-            + (f"; {baseline}" if baseline else ""),
+            + (f"; {one_pair}" if one_pair else "") + (f"; {baseline}" if baseline else ""),
             rule=rule,
             extra={**self._story(other_id), "common_seeds": common, "difference": raw if p.n else None,
                    "ci": ci, "detectable": p.detectable if p.ci else None, "identical_runs": identical,
-                   "seeds_to_decide": needed})
+                   # the lesson's test against `by`, for the README's family adjustment (harness/verdicts.py):
+                   # identical runs are an exact zero, no test; two pairs decide nothing
+                   "p_value": 0.0 if identical else p.p_value(self.by) if decidable else None,
+                   "negligible": decidable and not identical and stats.negligible(p, self.metric.negligible_delta),
+                   "detectable_80": stats.detectable_with_power(p), "excluded_beyond": stats.excluded_beyond(p),
+                   "one_pair": one_pair, "seeds_to_decide": needed})
 
 
 def is_comparison(row: dict) -> bool:

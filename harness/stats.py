@@ -177,6 +177,36 @@ class Paired:
             return Verdict.CONTRADICTED
         return Verdict.INCONCLUSIVE
 
+    def p_value(self, by: float) -> float | None:
+        """Two-sided p of 'the mean difference is `by`', on the scale and quantiles the interval uses (the paired
+        t with n - 1 df, or the floor's normal): p < 0.05 exactly when the 95% interval excludes `by`, so one
+        lesson alone is decided as before, and a family of lessons can be adjusted (`holm`). None: no interval."""
+        if self.ci is None or self.noise is None:
+            return None
+        se = self.sd / math.sqrt(self.n)
+        if se == 0:
+            return 1.0 if self.mean == by else 0.0
+        z = abs(self.mean - by) / se
+        tail = stats.norm.sf(z) if math.isinf(self.noise.df) else stats.t.sf(z, self.noise.df)
+        return float(min(1.0, 2.0 * tail))
+
+
+LESSON_FAMILY_ALPHA = 0.05  # familywise: the chance that a README gets any false supported/contradicted
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979, Scand. J. Statist. 6:65-70): sorted ascending, the i-th
+    smallest (from 0) is multiplied by m - i, made monotone, capped at 1. Rejecting where the adjusted p < alpha
+    keeps the chance of any false rejection in the family at most alpha, whatever the dependence between tests."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
 
 def paired(differences: list[float], floor: float = 0.0) -> Paired:
     """Mean of paired differences with its 95% interval: the wider of the paired-t interval,
@@ -192,6 +222,50 @@ def paired(differences: list[float], floor: float = 0.0) -> Paired:
     sd = max(options, key=lambda o: t_quantile(0.975, o.df) * o.sigma)  # ties: the seeds
     half = t_quantile(0.975, sd.df) * sd.sigma / math.sqrt(n)
     return Paired(n, mean, sd.sigma, Interval(mean - half, mean + half), half, sd)
+
+
+EQUIVALENCE_CONFIDENCE = 0.90  # two one-sided tests at 5% each (Schuirmann 1987): the 90% interval inside +-delta
+POWER = 0.80                   # the power at which the difference a lesson's n detects is stated
+
+
+def interval_at(p: Paired, confidence: float) -> Interval | None:
+    """The lesson's interval at another confidence, on the same scale and quantiles as its 95% one."""
+    if p.ci is None or p.noise is None:
+        return None
+    half = t_quantile(0.5 + confidence / 2, p.noise.df) * p.sd / math.sqrt(p.n)
+    return Interval(p.mean - half, p.mean + half)
+
+
+def negligible(p: Paired, delta: float | None) -> bool:
+    """Two one-sided tests (Schuirmann 1987, J. Pharmacokin. Biopharm. 15:657-680): the difference is shown to lie
+    within +-delta, no effect worth the name, when its 90% interval lies inside (-delta, delta)."""
+    ci = interval_at(p, EQUIVALENCE_CONFIDENCE)
+    return delta is not None and ci is not None and -delta < ci.lo and ci.hi < delta
+
+
+def detectable_with_power(p: Paired, power: float = POWER) -> float | None:
+    """The true difference this n finds (its 95% interval excludes zero) with probability `power`, at the scale
+    measured: (t_{0.975} + t_{power}) * sd / sqrt(n), the standard two-sided minimum detectable difference (NIST/
+    SEMATECH e-Handbook 7.2.2.2, with t for z). A property of the design, not of the observed difference."""
+    if p.ci is None or p.noise is None:
+        return None
+    df = p.noise.df
+    return (t_quantile(0.975, df) + t_quantile(power, df)) * p.sd / math.sqrt(p.n)
+
+
+def excluded_beyond(p: Paired) -> float | None:
+    """Differences larger than this in either direction lie outside the 95% interval: excluded at 95%."""
+    return None if p.ci is None else max(abs(p.ci.lo), abs(p.ci.hi))
+
+
+def one_pair_interval(p: Paired) -> Interval | None:
+    """Where the difference of ONE pair of single runs falls with 95% probability (the README printed one run of
+    each): the paired differences' own sd is a single pair's, so mean +- t_{0.975} * sd * sqrt(1 + 1/n), widened by
+    one test image for rounding."""
+    if p.ci is None or p.noise is None:
+        return None
+    half = t_quantile(0.975, p.noise.df) * p.sd * math.sqrt(1.0 + 1.0 / p.n) + ROUNDING
+    return Interval(p.mean - half, p.mean + half)
 
 
 MAX_PROJECTED_SEEDS = 1000  # beyond this, "more than 1,000": no audit on this project's machines trains that many

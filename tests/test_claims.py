@@ -330,3 +330,16 @@ def test_claims_draw_their_figures():
     curve_marks = claim(kind="test_accuracy_curve", values=[98.0, None, 99.0]).marks(3)
     assert curve_marks[0].xs == (1.0, 3.0) and curve_marks[0].ys == (98.0, 99.0)
     assert claim(kind="first_epoch_reaching", threshold=99, value=4).marks(10)[0].style == "threshold"
+
+
+def test_a_lesson_pinned_near_zero_is_negligible_and_says_what_one_pair_of_runs_shows():
+    mine = finals(99.40, 99.42, 99.38, 99.41, 99.40, 99.39, 99.43, 99.40, 99.41, 99.40)
+    theirs = others([99.40, 99.41, 99.39, 99.40, 99.41, 99.40, 99.42, 99.39, 99.40, 99.41])
+    result = comparison(readme=[99.13, 99.40]).judge(evidence(mine, other=theirs))
+    assert result.verdict == "negligible" and result.extra["negligible"]
+    assert "README's +0.27 is not what one pair of runs shows" in result.detail
+    near = comparison(readme=[99.36, 99.40]).judge(evidence(mine, other=theirs))
+    assert "README's +0.04 is what one pair of runs shows" in near.detail
+    assert "found with 80% power" in result.rule and "excluded at 95%" in result.rule and "±0.1 pp" in result.rule
+    wide = comparison().judge(evidence(finals(99.0, 99.5, 99.2), other=others([99.4, 99.1, 99.3])))
+    assert wide.verdict == "inconclusive" and not wide.extra["negligible"]  # nothing learned is not no effect

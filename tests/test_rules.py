@@ -161,3 +161,84 @@ def power_table(trials=4000) -> list[str]:
 
 if __name__ == "__main__":
     print("\n".join(power_table(trials=20_000)))
+
+
+# --------------------------------------------------------------------------- a README's lessons as one family
+
+def test_holm_adjusts_step_down_and_stays_monotone():
+    assert stats.holm([0.01, 0.04, 0.03, 0.5]) == pytest.approx([0.04, 0.09, 0.09, 0.5])
+    assert stats.holm([0.5]) == [0.5] and stats.holm([0.3, 0.6]) == pytest.approx([0.6, 0.6])
+    assert stats.holm([]) == []
+
+
+def test_a_lessons_p_value_decides_exactly_where_its_interval_does():
+    for diffs in ([0.3, 0.4, 0.5], [0.05, -0.02, 0.04, 0.01], [-0.2, -0.25, -0.1]):
+        p = stats.paired(diffs, 0.05)
+        assert (p.p_value(0.0) < 0.05) == (p.verdict(0.0) != "inconclusive")
+    floor = stats.paired([0.01, 0.02, 0.03], 0.2)  # floor-dominated: the normal test on the floor
+    assert floor.p_value(0.0) == pytest.approx(2 * scipy_stats.norm.sf(0.02 / (0.2 / math.sqrt(3))))
+    assert stats.paired([0.3]).p_value(0.0) is None
+
+
+def null_readme_lessons(trials, n=10, lessons=11, sd=MNIST_SD, seed=0):
+    """(share of READMEs with any raw decision, share with any Holm decision, mean raw false decisions) when every
+    lesson is null: `lessons + 1` specs of one recipe in a chain (lesson k: spec k+1 against spec k, as a README's
+    iterations are compared), n paired seeds each, noise floor as in Comparison.judge."""
+    rng = np.random.default_rng(seed)
+    runs = rng.normal(MNIST_ACC, sd, (trials, lessons + 1, n))
+    floor = math.hypot(stats.binomial_floor(MNIST_ACC), stats.binomial_floor(MNIST_ACC))
+    raw_any = holm_any = raw_total = 0
+    for readme in runs:
+        tests = [stats.paired((readme[k + 1] - readme[k]).tolist(), floor) for k in range(lessons)]
+        raw = [t.p_value(0.0) for t in tests]
+        decided_raw = sum(p < stats.LESSON_FAMILY_ALPHA for p in raw)
+        raw_any += decided_raw > 0
+        raw_total += decided_raw
+        holm_any += any(p < stats.LESSON_FAMILY_ALPHA for p in stats.holm(raw))
+    return raw_any / trials, holm_any / trials, raw_total / trials
+
+
+def test_a_readme_of_null_lessons_gets_any_false_decision_at_most_5pct_of_the_time():
+    """Holm's familywise guarantee, in the project's setting: 11 null lessons in a chain, n = 10."""
+    raw_any, holm_any, _ = null_readme_lessons(trials=2000)
+    assert holm_any <= 0.05
+    assert raw_any > 0.25  # each at 95% alone: a README of 11 lessons gets some false decision far more often
+
+
+# --------------------------------------------------------------------------- no effect vs can't tell; what n buys
+
+def test_negligible_needs_the_90pct_interval_inside_plus_minus_delta():
+    pinned = stats.paired([0.01, -0.02, 0.03, 0.0, 0.02, -0.01, 0.01, 0.0, 0.02, -0.01], 0.055)
+    ci90 = stats.interval_at(pinned, 0.90)
+    assert ci90.hi - ci90.lo == pytest.approx(2 * 1.644854 * 0.055 / math.sqrt(10), rel=1e-4)  # the floor's scale
+    assert stats.negligible(pinned, 0.1) and not stats.negligible(pinned, 0.03)
+    wide = stats.paired([0.5, -0.4, 0.3])
+    assert not stats.negligible(wide, 0.1) and not stats.negligible(stats.paired([0.0]), 0.1)
+
+
+def test_what_n_buys_is_stated_as_a_detectable_difference_and_an_excluded_range():
+    p = stats.paired([0.3, 0.4, 0.5])
+    assert stats.detectable_with_power(p) == pytest.approx(
+        (scipy_stats.t.ppf(0.975, 2) + scipy_stats.t.ppf(0.8, 2)) * 0.1 / math.sqrt(3))
+    assert stats.excluded_beyond(p) == pytest.approx(p.ci.hi) and stats.detectable_with_power(stats.paired([1.0])) is None
+    pair = stats.one_pair_interval(p)  # one pair of single runs: sd * sqrt(1 + 1/n), not sd / sqrt(n)
+    assert pair.hi - 0.4 == pytest.approx(scipy_stats.t.ppf(0.975, 2) * 0.1 * math.sqrt(4 / 3) + stats.ROUNDING)
+
+
+def negligible_rate(true_difference, n, trials=4000, sd=MNIST_SD, seed=0):
+    """Share of lessons called negligible (delta 0.1 pp) when two specs differ truly by `true_difference`."""
+    rng = np.random.default_rng(seed)
+    diffs = rng.normal(true_difference, sd * math.sqrt(2), (trials, n))
+    floor = math.hypot(stats.binomial_floor(MNIST_ACC), stats.binomial_floor(MNIST_ACC))
+    return float(np.mean([stats.negligible(stats.paired(d, floor), 0.1) for d in diffs.tolist()]))
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_a_difference_of_delta_is_called_negligible_at_most_5pct_of_the_time(n):
+    """TOST's guarantee at the boundary: a true 0.1 pp difference passes as 'no effect' in <= 5%."""
+    assert negligible_rate(0.1, n, seed=n) <= 0.05
+
+
+def test_a_true_zero_is_called_negligible_more_often_with_more_seeds():
+    rates = [negligible_rate(0.0, n, trials=2000, seed=40 + n) for n in (3, 5, 10)]
+    assert rates == sorted(rates) and rates[-1] > 0.5

@@ -91,6 +91,7 @@ class Evidence:
     parameters: int                           # from the shape plan
     neighbours: list[tuple[list[SeedCurve], int]] = field(default_factory=list)  # the README's runs (pool)
     other: Callable[[str], OtherRun | None] = lambda ref: None
+    looks: int = 1  # the seeds came from a ladder of this many looks (`--seeds auto`): each look spends its share
 
     @property
     def slug(self) -> str:
@@ -519,30 +520,34 @@ class _Figure(_Claim, _Measure):
         result.mean = statistics.fmean(values) if finite == values else math.nan
         result.std = statistics.stdev(values) if n > 1 and finite == values else (0.0 if n == 1 else math.nan)
         if self.value is None:
-            return self._judge_target(result, values)
+            return self._judge_target(result, values, evidence.looks)
         if len(finite) != n:  # a diverged run is worse than any figure: the README lies on its better side
             result.verdict = stats.cap(Verdict.refuted_on(self.better != "lower"), n)
             result.rule = "a seed diverged: no figure to compare"
             return _with_meaning(result, self.better)
         sd = stats.noise(values, self.pooled(evidence, values), self.floor(values))
-        result.verdict, inner, outer = stats.single_figure(self.value, values, sd)
+        result.verdict, inner, outer = stats.single_figure(self.value, values, sd, evidence.looks)
         _with_meaning(result, self.better)
         result.band = [inner.lo, inner.hi]
-        result.rule = (f"95% prediction interval {inner.lo:.2f}-{inner.hi:.2f}, 99% {outer.lo:.2f}-{outer.hi:.2f}; "
-                       f"{sd.text()}, n={n}")
+        level = stats.per_look(stats.REFUTE_LEVEL, evidence.looks)
+        result.rule = (f"95% prediction interval {inner.lo:.2f}-{inner.hi:.2f}, "
+                       f"{level * 100:.3g}% {outer.lo:.2f}-{outer.hi:.2f}"
+                       + (f" (one of {evidence.looks} looks of the seed ladder)" if evidence.looks > 1 else "")
+                       + f"; {sd.text()}, n={n}")
         result.extra = {"sigma": sd.sigma, "df": sd.df if math.isfinite(sd.df) else None, "sigma_source": sd.source,
                         "refuted_outside": [outer.lo, outer.hi]}
         return result
 
-    def _judge_target(self, result: ClaimResult, values: list[float]) -> ClaimResult:
+    def _judge_target(self, result: ClaimResult, values: list[float], looks: int = 1) -> ClaimResult:
         lo, hi = self.band
         hits = sum(1 for v in values if self._meets(v, lo, hi))
-        result.verdict, ci = stats.share_verdict(hits, len(values), self._target_above(values, lo, hi))
+        result.verdict, ci = stats.share_verdict(hits, len(values), self._target_above(values, lo, hi), looks)
         _with_meaning(result, self.better)
         result.band = [lo, hi]
         result.measured = f"{hits} of {len(values)} seeds meet it ({_spread_text(values, self.unit)})"
-        result.rule = (f"share {hits}/{len(values)}, 90% Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced when at "
-                       "least half meet it, refuted when the upper bound < 0.5")
+        level = stats.per_look(stats.SHARE_CONFIDENCE, looks)
+        result.rule = (f"share {hits}/{len(values)}, {level:.0%} Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced "
+                       "when the lower bound > 0.5, refuted when the upper bound < 0.5, else inconclusive")
         result.extra = {"hits": hits, "share_ci": [ci.lo, ci.hi]}
         return result
 
@@ -676,7 +681,7 @@ class DoesNotConverge(_Figure, TestFinalMeasure):
         finite = [v for v in values if not math.isnan(v)]
         result.mean = statistics.fmean(finite) if finite else math.nan
         result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-        return self._judge_target(result, values)
+        return self._judge_target(result, values, evidence.looks)
 
     @staticmethod
     def _meets(v, lo, hi):
@@ -730,11 +735,14 @@ class FirstEpochReaching(_Claim, FirstEpochMeasure):
         else:
             at = float(epochs + 1) if self.value is None else float(self.value)
             claimed = stats.Interval(at, at)
-        result.verdict, inner, outer = stats.epochs_verdict(claimed, finite)
+        result.verdict, inner, outer = stats.epochs_verdict(claimed, finite, epochs + 1.0, evidence.looks)
         _with_meaning(result, self.better)
         result.band = [inner.lo, inner.hi]
+        level = stats.per_look(stats.REFUTE_LEVEL, evidence.looks)
         result.rule = (f"seeds' range {inner.lo:g}-{inner.hi:g} (reproduced when the claim meets it), refuted "
-                       f"outside [{outer.lo:g}, {outer.hi:g}]; 'never' = epoch {epochs + 1}")
+                       f"outside the {level * 100:.3g}% log-normal prediction interval [{outer.lo:.1f}, {outer.hi:.1f}]"
+                       f" (± 1 epoch); 'never' = epoch {epochs + 1}")
+        result.extra = {"refuted_outside": [outer.lo, outer.hi if math.isfinite(outer.hi) else None]}
         return result
 
     def marks(self, epochs):
@@ -743,15 +751,12 @@ class FirstEpochReaching(_Claim, FirstEpochMeasure):
 
 
 class TestCurve(_Claim):
-    """The README's logged per-epoch test accuracy, judged epoch by epoch against the seeds' 95%/99% prediction
-    intervals at that epoch; the verdict follows the share of logged points inside (README, 'Curves')."""
+    """The README's logged per-epoch test accuracy, judged as one draw (stats.curve_offsets: its mean standardized
+    offset from the seeds against each seed's own); each point's own verdict is kept as information."""
 
     kind: Literal["test_accuracy_curve"]
     values: Annotated[list[Percent | None], Field(min_length=1)] = Field(
         description="Test accuracy after epoch 1, 2, ...; null where the log has no figure")
-
-    INSIDE_TO_REPRODUCE: ClassVar[float] = 0.8   # share of points inside their 95% interval
-    OUTSIDE_TO_REFUTE: ClassVar[float] = 0.5     # share of points outside their 99% interval
 
     @model_validator(mode="after")
     def _some_point(self):
@@ -775,7 +780,7 @@ class TestCurve(_Claim):
         problem = _trained_run_problem(self, evidence)
         if problem:
             return problem
-        inside = outside = above = 0
+        inside = outside = 0
         points = []
         for epoch, claimed in enumerate(self.values, start=1):
             if claimed is None:
@@ -784,25 +789,24 @@ class TestCurve(_Claim):
                                              "where": self.where, "expect": Verdict.REPRODUCED.value})
             r = at.judge(evidence)
             inside += r.verdict is Verdict.REPRODUCED
-            out = r.verdict.refuted or (r.verdict is Verdict.INCONCLUSIVE and not _within(claimed, r))
-            outside += out
-            above += out and claimed > (r.mean or 0.0)
+            outside += r.verdict.refuted or (r.verdict is Verdict.INCONCLUSIVE and not _within(claimed, r))
             points.append({"epoch": epoch, "claimed": claimed, "verdict": r.verdict, "accepted": r.band,
                            "refuted_outside": r.extra.get("refuted_outside")})
         n_points, n = len(points), len(evidence.curves)
-        if inside >= self.INSIDE_TO_REPRODUCE * n_points:
-            verdict = Verdict.REPRODUCED
-        elif outside > self.OUTSIDE_TO_REFUTE * n_points:
-            verdict = Verdict.refuted_on(above * 2 >= outside)  # the side where most points outside lie
-        else:
-            verdict = Verdict.INCONCLUSIVE
-        verdict = stats.cap(verdict, n)
+        logged = [(e - 1, v) for e, v in enumerate(self.values, start=1) if v is not None]
+        seed_curves = [[c.test_accuracy[e] for e, _ in logged] for c in evidence.curves]
+        floors = [stats.binomial_floor(statistics.fmean(c[i] for c in seed_curves)) for i in range(len(logged))]
+        verdict, inner, outer, readme, offsets = stats.curve_verdict(seed_curves, [v for _, v in logged], floors,
+                                                                     evidence.looks)
         return self._result(verdict=verdict, detail=_join(miss_meaning(verdict, "higher"), _diverged(evidence.curves)),
-                            measured=f"{inside} of {n_points} points inside, {outside} outside the 99% interval "
+                            measured=f"mean offset {readme:+.2f} sd (95% interval {inner.lo:+.2f} to {inner.hi:+.2f}); "
+                                     f"{inside} of {n_points} points inside, {outside} outside their 99% interval "
                                      f"(n={n})",
-                            rule=f"reproduced when >= {self.INSIDE_TO_REPRODUCE:.0%} of points lie inside their 95% "
-                                 f"interval, refuted when > {self.OUTSIDE_TO_REFUTE:.0%} lie outside their 99%",
-                            extra={"points": points})
+                            rule="the curve as one draw: its mean offset from the seeds' mean over the logged epochs, "
+                                 "in each epoch's sd, judged like one figure against every seed's own mean offset "
+                                 f"(95% {inner.lo:+.2f} to {inner.hi:+.2f}, refuted outside {outer.lo:+.2f} to "
+                                 f"{outer.hi:+.2f}); the points are information",
+                            extra={"points": points, "offset": readme, "seed_offsets": offsets})
 
     def marks(self, epochs):
         xs = tuple(float(i) for i, v in enumerate(self.values, start=1) if v is not None)
@@ -982,15 +986,17 @@ class Comparison(_Claim):
         p = result.extra.get("p_value")
         return 1.0 if p is None else p
 
-    def decide_in_family(self, result: ClaimResult, adjusted_p: float, size: int) -> ClaimResult:
+    def decide_in_family(self, result: ClaimResult, adjusted_p: float, size: int, looks: int = 1) -> ClaimResult:
         """The lesson's verdict once its README's lessons are adjusted together (Holm): a raw decision stands only
-        when the adjusted p clears stats.LESSON_FAMILY_ALPHA; the raw interval stays beside it."""
+        when the adjusted p clears stats.lesson_alpha (per look of a seed ladder); the raw interval stays beside it."""
         result.extra.update(p_holm=adjusted_p, family_size=size)
         if result.extra.get("p_value") is None:
             return result
         raw = result.verdict
         note = f"Holm over the README's {size} lessons: adjusted p {adjusted_p:.3g} (raw p {result.extra['p_value']:.3g})"
-        if raw in (Verdict.SUPPORTED, Verdict.CONTRADICTED) and adjusted_p >= stats.LESSON_FAMILY_ALPHA \
+        if looks > 1:
+            note += f"; level {stats.lesson_alpha(looks):.3g}, one of {looks} looks of the seed ladder"
+        if raw in (Verdict.SUPPORTED, Verdict.CONTRADICTED) and adjusted_p >= stats.lesson_alpha(looks) \
                 and not result.extra.get("identical_runs"):
             result.verdict = Verdict.NEGLIGIBLE if result.extra.get("negligible") else Verdict.INCONCLUSIVE
             note += f"; the raw 95% interval alone would say {raw}"
@@ -1022,7 +1028,7 @@ class Comparison(_Claim):
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
         if verdict == Verdict.INCONCLUSIVE and decidable and not identical and stats.negligible(
-                p, self.metric.negligible_delta):
+                p, self.metric.negligible_delta, evidence.looks):
             verdict = Verdict.NEGLIGIBLE
         needed = None if identical else stats.seeds_to_decide(p, self.by)  # kept for report.py until it moves on
         rule = self._rule(p, evidence.spec_id, other_id)
@@ -1046,7 +1052,8 @@ class Comparison(_Claim):
                    # the lesson's test against `by`, for the README's family adjustment (harness/verdicts.py):
                    # identical runs are an exact zero, no test; two pairs decide nothing
                    "p_value": 0.0 if identical else p.p_value(self.by) if decidable else None,
-                   "negligible": decidable and not identical and stats.negligible(p, self.metric.negligible_delta),
+                   "negligible": decidable and not identical and stats.negligible(p, self.metric.negligible_delta,
+                                                                                 evidence.looks),
                    "detectable_80": stats.detectable_with_power(p), "excluded_beyond": stats.excluded_beyond(p),
                    "one_pair": one_pair, "seeds_to_decide": needed})
 

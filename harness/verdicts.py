@@ -61,6 +61,7 @@ class Run:
     epochs: int
     scope: tuple = (None,) * len(SCOPE)
     created: str = ""
+    looks: int = 1  # `--seeds auto`: the ladder's looks the seeds came from (recorded in the record's options)
 
     @property
     def full(self) -> bool:
@@ -69,8 +70,9 @@ class Run:
 
 def run_of_record(record: dict) -> Run:
     curves = [SeedCurve.from_json(c) for c in record.get("curves", [])]
+    options = record.get("options", {})
     return Run(record["spec"], record.get("device_kind", "?"), list(record.get("seeds", [])), curves,
-               int(record.get("epochs", 0)), scope_of(record.get("options", {})), record.get("created", ""))
+               int(record.get("epochs", 0)), scope_of(options), record.get("created", ""), int(options.get("looks", 1)))
 
 
 @dataclass
@@ -114,7 +116,8 @@ class Judge:
             return OtherRun(found.spec_id, found.seeds, found.curves, found.epochs)
 
         return Evidence(loaded.id, run.curves if run else None, run.epochs if run else loaded.spec.recipe.epochs,
-                        planned_parameters(loaded) if parameters is None else parameters, neighbours, other)
+                        planned_parameters(loaded) if parameters is None else parameters, neighbours, other,
+                        run.looks if run else 1)
 
     def judge(self, loaded: LoadedSpec, run: Run | None) -> list[ClaimResult]:
         results = judge_all(loaded.spec.claims, self.evidence(loaded, run))
@@ -135,7 +138,7 @@ class Judge:
         family[(loaded.id, claim.claim_id)] = claim.family_p(result)  # this run's own judgement
         keys = sorted(family)
         adjusted = dict(zip(keys, stats.holm([family[k] for k in keys])))
-        return claim.decide_in_family(result, adjusted[(loaded.id, claim.claim_id)], len(keys))
+        return claim.decide_in_family(result, adjusted[(loaded.id, claim.claim_id)], len(keys), run.looks)
 
     def _family_p(self, slug: str, run: Run) -> dict[tuple[str, str], float]:
         """(spec id, claim id) -> raw p of every lesson in the README `slug`, from the runs known of `run`'s device

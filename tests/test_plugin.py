@@ -97,7 +97,8 @@ def test_reproduce_writes_records_a_report_and_a_summary_then_serves_the_cache(t
     assert "audit:" in first.stdout and "test-accuracy-final" in first.stdout  # the terminal summary table
     record = json.loads((results / "records" / "tiny--alpha.cpu.json").read_text())
     assert record["seeds"] == [0, 1] and len(record["curves"]) == 2 and record["from_cache"] == [False, False]
-    assert {c["claim_id"]: c["verdict"] for c in record["claims"]}["test-accuracy-final"] == "reproduced"
+    # 2 of 2 seeds meet the target: its 90% interval (0.22-1) does not clear 1/2, so it is not yet decided
+    assert {c["claim_id"]: c["verdict"] for c in record["claims"]}["test-accuracy-final"] == "inconclusive"
     assert record["options"]["train_limit"] == 256 and record["environment"]["torch"]
     assert (results / "REPORT.md").exists() and (results / "report.html").exists()
     second = run_pytest(*args)

@@ -43,8 +43,9 @@ def test_prediction_interval_uses_student_t_and_widens_for_rounding():
     assert known.hi - 99.0 == pytest.approx(2.5758 * 0.1 * math.sqrt(4 / 3) + 0.01, abs=1e-4)
 
 
-@pytest.mark.parametrize("hits, n, verdict", [(3, 3, "reproduced"), (2, 3, "reproduced"), (1, 3, "inconclusive"),
-                                              (0, 3, "inconclusive"), (0, 5, "refuted-above"), (1, 5, "inconclusive"),
+@pytest.mark.parametrize("hits, n, verdict", [(3, 3, "inconclusive"), (2, 3, "inconclusive"), (0, 3, "inconclusive"),
+                                              (5, 5, "reproduced"), (4, 5, "inconclusive"), (0, 5, "refuted-above"),
+                                              (1, 5, "inconclusive"), (9, 10, "reproduced"), (8, 10, "inconclusive"),
                                               (1, 10, "refuted-above"), (2, 10, "inconclusive"), (0, 2, "inconclusive")])
 def test_share_rule(hits, n, verdict):
     assert stats.share_verdict(hits, n)[0] == verdict
@@ -148,6 +149,35 @@ def test_a_true_first_epoch_is_rarely_refuted(n, cv):
     assert refuted / len(draws) <= 0.05
 
 
+def first_epoch_refuted(n, cv, factor=None, trials=4000, seed=0, median=6, last=20):
+    """Share refuted when the README's first epoch is one more run (factor None) or `factor` times the seeds' median
+    epoch; epochs log-normal around `median` with CV ~`cv`, whole (ceiling), 'never' after `last`."""
+    rng = np.random.default_rng(seed)
+    draws = np.minimum(np.ceil(median * np.exp(rng.normal(0, cv, (trials, n + 1)))), last + 1)
+    refuted = 0
+    for row in draws.tolist():
+        claimed = row[-1] if factor is None else max(1.0, round(median * factor))
+        refuted += stats.epochs_verdict(stats.Interval(claimed, claimed), row[:-1], last + 1.0)[0].refuted
+    return refuted / trials
+
+
+def test_a_first_epoch_far_from_the_seeds_is_found_more_often_with_more_seeds():
+    """The widened range lost power as n grew (half the median: 19-21% at n = 5, 0.1-3% at n = 10); the log-normal
+    prediction interval gains it."""
+    for factor in (0.5, 2.0):
+        rates = [first_epoch_refuted(n, 0.2, factor, trials=1500, seed=70 + n) for n in (5, 10, 20)]
+        assert rates == sorted(rates) and rates[-1] > rates[0] + 0.1
+
+
+def first_epoch_table(trials=20_000) -> list[str]:
+    lines = ["| CV | README epoch | n = 3 | n = 5 | n = 10 | n = 20 |", "|---|---|---|---|---|---|"]
+    for cv in (0.2, 0.4):
+        for label, factor in (("one more run", None), ("half the median", 0.5), ("double the median", 2.0)):
+            cells = [first_epoch_refuted(n, cv, factor, trials=trials, seed=80 + n) for n in (3, 5, 10, 20)]
+            lines.append(f"| {cv} | {label} | " + " | ".join(f"{c:.1%}" for c in cells) + " |")
+    return lines
+
+
 def power_table(trials=4000) -> list[str]:
     lines = ["| n | refuted at +0.1 pp | not reproduced at +0.1 pp | refuted at +0.2 pp | refuted, true claim |",
              "|---|---|---|---|---|"]
@@ -159,8 +189,6 @@ def power_table(trials=4000) -> list[str]:
     return lines
 
 
-if __name__ == "__main__":
-    print("\n".join(power_table(trials=20_000)))
 
 
 # --------------------------------------------------------------------------- a README's lessons as one family
@@ -242,3 +270,137 @@ def test_a_difference_of_delta_is_called_negligible_at_most_5pct_of_the_time(n):
 def test_a_true_zero_is_called_negligible_more_often_with_more_seeds():
     rates = [negligible_rate(0.0, n, trials=2000, seed=40 + n) for n in (3, 5, 10)]
     assert rates == sorted(rates) and rates[-1] > 0.5
+
+
+# --------------------------------------------------------------------------- seeds grown without bias (3 -> 5 -> 10)
+
+LADDER = (3, 5, 10)
+LOOKS = len(LADDER)
+
+
+def ladder_lesson_decided(trials, true_difference=0.0, looks=LOOKS, sd=MNIST_SD, seed=0):
+    """Share of lessons decided (supported or contradicted) on the ladder: each look decides at its share of the
+    error and stops there; undecided at the last look, inconclusive. looks=1 is the old ladder (95% at each look)."""
+    rng = np.random.default_rng(seed)
+    diffs = rng.normal(true_difference, sd * math.sqrt(2), (trials, LADDER[-1]))
+    floor = math.hypot(stats.binomial_floor(MNIST_ACC), stats.binomial_floor(MNIST_ACC))
+    decided = 0
+    for d in diffs.tolist():
+        decided += any(stats.paired(d[:n], floor).p_value(0.0) < stats.lesson_alpha(looks) for n in LADDER)
+    return decided / trials
+
+
+def ladder_figure_reproduced(trials, offset, ladder=True, looks=LOOKS, sd=MNIST_SD, seed=0):
+    """Share of README figures `offset` pp above the runs' mean called reproduced: on the ladder (only a refutation,
+    at the look's share of the error, stops it before the last look; looks=1 is the old ladder, which also stopped
+    on a reproduced figure), or at a fixed 10 seeds (ladder=False, looks=1)."""
+    rng = np.random.default_rng(seed)
+    seeds = rng.normal(MNIST_ACC, sd, (trials, LADDER[-1]))
+    reproduced = 0
+    for row in seeds.tolist():
+        for n in (LADDER if ladder else LADDER[-1:]):
+            values = row[:n]
+            verdict = stats.single_figure(MNIST_ACC + offset, values,
+                                          stats.noise(values, None, stats.binomial_floor(sum(values) / n)), looks)[0]
+            if verdict.refuted or n == LADDER[-1]:
+                break
+            if verdict == "reproduced" and looks == 1:  # the old ladder stopped on a reproduced figure
+                break
+        reproduced += verdict == "reproduced"
+    return reproduced / trials
+
+
+def test_a_null_lesson_is_decided_at_most_5pct_of_the_time_over_the_whole_ladder():
+    assert ladder_lesson_decided(4000, seed=1) <= 0.05
+
+
+def test_a_figure_0_2pp_off_is_reproduced_on_the_ladder_no_more_often_than_at_a_fixed_10_seeds():
+    on_ladder = ladder_figure_reproduced(2000, 0.2, seed=2)
+    fixed = ladder_figure_reproduced(2000, 0.2, ladder=False, looks=1, seed=2)
+    assert on_ladder <= fixed + 0.05
+
+
+# --------------------------------------------------------------------------- targets decided only off 1/2
+
+def target_rates(share, n, looks=1):
+    """(P reproduced, P refuted) of a target met by `share` of all runs, exact over the binomial number of hits."""
+    rates = [0.0, 0.0]
+    for hits in range(n + 1):
+        verdict = stats.share_verdict(hits, n, True, looks)[0]
+        weight = scipy_stats.binom.pmf(hits, n, share)
+        rates[0] += weight * (verdict == "reproduced")
+        rates[1] += weight * verdict.refuted
+    return tuple(rates)
+
+
+@pytest.mark.parametrize("n", [3, 5, 10, 20])
+def test_a_target_met_by_exactly_half_the_runs_is_decided_either_way_at_most_5pct_of_the_time(n):
+    reproduced, refuted = target_rates(0.5, n)
+    assert reproduced <= 0.05 and refuted <= 0.05
+
+
+def test_a_target_met_by_30pct_of_runs_is_not_reproduced():
+    assert all(target_rates(0.3, n)[0] <= 0.01 for n in (3, 5, 10))  # it was 15-22% on a point share >= 1/2
+
+
+def target_table() -> list[str]:
+    lines = ["| share of runs meeting the target | n = 3 | n = 5 | n = 10 |", "|---|---|---|---|"]
+    for share in (0.3, 0.5, 0.7, 0.9):
+        cells = [target_rates(share, n) for n in (3, 5, 10)]
+        lines.append(f"| {share:.0%} | " + " | ".join(f"{a:.1%} / {b:.1%}" for a, b in cells) + " |")
+    return lines
+
+
+# --------------------------------------------------------------------------- the README's stack adds its own noise
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_a_true_figure_from_a_stack_adding_0_05pp_is_refuted_at_most_5pct_of_the_time(n):
+    """Another GPU, cuDNN or torch version adds noise to the README's one run: at 0.05 pp sd on top of the seeds'
+    0.05 pp the rule still refutes a true figure in under 5% (so it carries no extra term; see docs/verdicts.md)."""
+    rng = np.random.default_rng(60 + n)
+    trials = 4000
+    seeds = rng.normal(MNIST_ACC, MNIST_SD, (trials, n))
+    readme = np.round(MNIST_ACC + rng.normal(0, MNIST_SD, trials) + rng.normal(0, 0.05, trials), 2)
+    refuted = sum(stats.single_figure(c, v, stats.noise(v, None, stats.binomial_floor(sum(v) / n)))[0].refuted
+                  for v, c in zip(seeds.tolist(), readme.tolist()))
+    assert refuted / trials <= 0.05
+
+
+if __name__ == "__main__":
+    print("\n".join(power_table(trials=20_000)))
+    print()
+    print("\n".join(target_table()))
+    print()
+    print("\n".join(first_epoch_table()))
+
+
+# --------------------------------------------------------------------------- a logged curve as one draw
+
+def curve_rates(n, offset, trials=2000, epochs=15, seed=0):
+    """Share (refuted, reproduced) of README curves drawn as one more run, shifted by `offset` pp at every epoch.
+    A run's curve: a mean rising to 99.4%, a per-run level (sd 0.03 pp) and AR(1) epoch noise (sd 0.04, rho 0.7),
+    so a run's epochs move together as real curves do."""
+    rng = np.random.default_rng(seed)
+    base = 99.4 - 1.5 * np.exp(-np.arange(epochs) / 2.0)
+    noise = np.empty((trials, n + 1, epochs))
+    noise[..., 0] = rng.normal(0, 0.04, (trials, n + 1))
+    for e in range(1, epochs):
+        noise[..., e] = 0.7 * noise[..., e - 1] + rng.normal(0, 0.04 * math.sqrt(1 - 0.49), (trials, n + 1))
+    runs = base + rng.normal(0, 0.03, (trials, n + 1, 1)) + noise
+    floors = [stats.binomial_floor(b) for b in base]
+    refuted = reproduced = 0
+    for row in runs.tolist():
+        verdict = stats.curve_verdict(row[:-1], [v + offset for v in row[-1]], floors)[0]
+        refuted += verdict.refuted
+        reproduced += verdict == "reproduced"
+    return refuted / trials, reproduced / trials
+
+
+@pytest.mark.parametrize("n", [3, 5, 10])
+def test_a_true_logged_curve_is_refuted_at_most_5pct_of_the_time(n):
+    assert curve_rates(n, 0.0, seed=90 + n)[0] <= 0.05
+
+
+def test_a_curve_0_2pp_above_at_every_epoch_is_found_with_ten_seeds():
+    refuted, _ = curve_rates(10, 0.2, seed=99)
+    assert refuted >= 0.5  # measured: docs/verdicts.md

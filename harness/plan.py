@@ -594,9 +594,9 @@ def cmd_plan(args) -> int:
     return 1 if errors else 0
 
 
-AUTO_NOTE = ("--seeds auto: each spec at the next step of the 3 -> 5 -> 10 ladder that its records' undecided "
-             "verdicts ask for (a lesson's two specs together); a verdict still undecided after it climbs on to "
-             "{cap} seeds in the same sitting, which this estimate cannot know.")
+AUTO_NOTE = ("--seeds auto: each spec at the next step of the 3 -> 5 -> 10 ladder that its records' verdicts ask "
+             "for (undecided, or reproduced before the last look; a lesson's two specs together); a verdict still "
+             "not final after it climbs on to {cap} seeds in the same sitting, which this estimate cannot know.")
 
 
 def auto_seed_values(specs: list[LoadedSpec], results_dir: Path | None, device: torch.device,

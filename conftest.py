@@ -6,9 +6,9 @@
     pytest --reproduce (or -m reproduce) + full documented training, N seeds, every claim judged
 
 A claim's pytest outcome follows the verdict its spec expects: reproduced ->
-passed; refuted/inconclusive -> xfailed (the suite fails if it starts to
+passed; refuted-above, refuted-below or inconclusive -> xfailed (the suite fails if it starts to
 pass); unverifiable -> skipped with its reason; any other verdict -> failed.
-Comparisons alike: supported passes, contradicted/inconclusive xfail.
+Comparisons alike: supported passes, contradicted/negligible/inconclusive xfail.
 """
 
 from __future__ import annotations
@@ -19,10 +19,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.claims import PASSING, band_text
+from harness.claims import band_text
 from harness.pytest_options import PLUGIN_NAME, add_options, check_path_options, claim_test_id
 from harness.specs import SpecError, default_specs_dir, discover, load_spec
 from harness.terminal import safe
+from harness.verdict import Verdict
 
 PROJECT = Path(__file__).resolve().parent  # the hooks below touch this project's tests only
 
@@ -218,11 +219,11 @@ def expect_verdict(request):
     def check(spec_id: str, result):
         row = {"spec": spec_id, **result.to_json(), "measured": result.measured_text()}
         request.node.user_properties.append(("audit_claim", json.dumps(row)))
-        if result.expected == "unverifiable":
+        if result.expected is Verdict.UNVERIFIABLE:
             pytest.skip(safe(f"unverifiable: {result.detail}"))
-        if result.verdict == "not judged":  # a comparison whose other spec has no run yet
+        if result.verdict is Verdict.NOT_JUDGED:  # a comparison whose other spec has no run yet
             pytest.skip(safe(f"{spec_id}:{result.claim_id}: {result.detail}"))
-        if result.verdict == result.expected and result.verdict in PASSING:
+        if result.verdict == result.expected and result.verdict.passing:
             return
         message = (f"{spec_id}:{result.claim_id}: claimed {result.claimed}, band {band_text(result.band)}, "
                    f"measured {result.measured_text()} ({result.verdict})" + (f"; {result.detail}" if result.detail else ""))
@@ -258,10 +259,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     for i, row in enumerate(rows):
         line = "  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip()
         tr.write_line(line, bold=i == 0, red="EXPECTED" in row[-1])
-    counts = {}
-    for c in _collected:
+    tr.write_line("verdicts: " + tally(_collected))
+
+
+def tally(rows: list[dict]) -> str:
+    """Each verdict's count, the two sides of a refutation apart ('2 refuted-above (README above the runs)')."""
+    counts: dict[str, int] = {}
+    for c in rows:
         counts[c["verdict"]] = counts.get(c["verdict"], 0) + 1
-    tr.write_line("verdicts: " + ", ".join(f"{n} {v}" for v, n in sorted(counts.items())))
+    text = ", ".join(f"{n} {v}" + (f" ({Verdict(v).side})" if Verdict(v).side else "")
+                     for v, n in sorted(counts.items()))
+    flagged = sum(1 for c in rows if c.get("baseline_mismatch"))
+    return text + (f"; {flagged} lesson(s) on a baseline that does not reproduce its README" if flagged else "")
 
 
 def pytest_sessionfinish(session, exitstatus):

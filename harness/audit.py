@@ -20,6 +20,7 @@ from harness.records import RecordKept, RecordKeptWarning, build_record, load_re
 from harness.results import SpecRun
 from harness.runner import run_spec
 from harness.specs import LoadedSpec, load_all
+from harness.verdict import Verdict
 from harness.verdicts import Judge, Run, mark_failed_run, planned_parameters, scope_of
 
 # The smoke tier: every optimizer, schedule, augmentation and dropout path runs, on a sliver of data.
@@ -70,6 +71,11 @@ class Audit:
     def adaptive(self) -> bool:
         return self.seeds == AUTO
 
+    @property
+    def looks(self) -> int:
+        """How many looks the sitting's seed ladder takes (1: a fixed number of seeds)."""
+        return ladder_looks(self.max_seeds) if self.adaptive else 1
+
     def seeds_for(self, loaded: LoadedSpec) -> list[int]:
         if self.adaptive:
             return more_seeds(loaded.spec.seed_values, AUTO_STEPS[0])
@@ -95,16 +101,16 @@ class Audit:
     def reproduce(self, loaded: LoadedSpec, seeds: list[int] | None = None) -> tuple[SpecRun, list[ClaimResult]]:
         """Full documented training (cached per session and on disk), every claim judged, record written.
 
-        With `--seeds auto`, a spec whose own trained claims are inconclusive gets more seeds (3 -> 5 -> 10,
-        up to --max-seeds), reusing the seeds already trained; `seeds` asks for a larger set explicitly."""
+        With `--seeds auto`, a spec with an own trained claim not final (inconclusive, or reproduced before the
+        ladder's last look) gets more seeds (3 -> 5 -> 10, up to --max-seeds), reusing the seeds already trained;
+        each look judges at its share of the error (`looks`); `seeds` asks for a larger set explicitly."""
         done = self._runs.get(loaded.id)
         if done is not None and (seeds is None or set(seeds) <= set(done[0].seeds)):
             return done
         seeds = seeds or self.seeds_for(loaded)
         while True:
             run, results = self._run_and_judge(loaded, seeds)
-            undecided = any(r.verdict == "inconclusive" for r in results if r.kind != "comparison")
-            grown = self.next_seeds(run.seeds) if undecided and run.outcome == "ok" else None
+            grown = self.next_seeds(run.seeds) if not_final(loaded, results) and run.outcome == "ok" else None
             if grown is None:
                 break
             seeds = grown
@@ -124,8 +130,10 @@ class Audit:
         run = run_spec(loaded, self.mnist, seeds, options, self.cache, self.refresh, self.stack,
                        record=self.committed_record(loaded), with_recorded=self.seeds in (None, AUTO))
         judge = self.judge_for(loaded)
+        if self.adaptive:  # the record says its seeds came from the ladder: every later reader judges them alike
+            run.options = {**run.options, "looks": self.looks}
         judged = Run(loaded.id, run.environment["device"].split(":")[0], run.seeds, run.curves, run.epochs,
-                     scope_of(run.options))
+                     scope_of(run.options), looks=self.looks)
         if run.outcome == "ok":
             judge.add(judged)
         results = judge.judge(loaded, judged if run.curves else None)
@@ -148,21 +156,20 @@ class Audit:
         run, results = self.reproduce(loaded)
         found = next(r for r in results if r.claim_id == claim_id)
         claim = next(c for c in loaded.spec.claims if c.claim_id == claim_id)
-        undecided_story = self.adaptive and claim.judged_after_others and found.verdict == "inconclusive"
-        if found.verdict != "not judged" and not undecided_story:
+        undecided_story = self.adaptive and claim.judged_after_others and found.verdict == Verdict.INCONCLUSIVE
+        if found.verdict != Verdict.NOT_JUDGED and not undecided_story:
             return found
         judge = self.judge_for(loaded)
         if self.results_dir is not None:  # another worker may have recorded the other spec meanwhile
-            for key, other in Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs.items():
-                judge.runs.setdefault(key, other)
+            judge.merge(Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs)
         kind = run.environment["device"].split(":")[0]
-        result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+        result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
         other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None
-        if result.verdict == "not judged" and other is not None and run.outcome == "ok":
+        if result.verdict == Verdict.NOT_JUDGED and other is not None and run.outcome == "ok":
             self.reproduce(other, run.seeds)  # the lesson's other spec, on the same seed values (once per session)
-            result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+            result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
         tried = set()
-        while self.adaptive and result.verdict == "inconclusive" and other is not None and run.outcome == "ok":
+        while self.adaptive and result.verdict == Verdict.INCONCLUSIVE and other is not None and run.outcome == "ok":
             paired = len(result.extra.get("common_seeds") or [])  # how many of this spec's seeds the other has
             n = lesson_seed_count(len(run.seeds), paired, self.max_seeds)
             grown = more_seeds(run.seeds, n) if n else None
@@ -171,7 +178,7 @@ class Audit:
             tried.add(tuple(grown))
             self.reproduce(other, grown)
             run, _ = self.reproduce(loaded, grown)
-            result = claim.judge(judge.evidence(loaded, judge.runs.get((loaded.id, kind))))
+            result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
         return result
 
     def smoke(self, loaded: LoadedSpec) -> SpecRun:
@@ -182,6 +189,22 @@ class Audit:
 
 AUTO = "auto"
 AUTO_STEPS = (3, 5, 10)  # seeds where a verdict is undecided (issue: seeds where they decide)
+
+
+def ladder_looks(max_seeds: int) -> int:
+    """The looks of the ladder up to the cap (3 -> 5 -> 10: 3; a cap of 5: 2; of 7: 3, 3 -> 5 -> 7)."""
+    n, looks = AUTO_STEPS[0], 1
+    while (n := next_step(n, max_seeds)) is not None:
+        looks += 1
+    return looks
+
+
+def not_final(loaded: LoadedSpec, results: list[ClaimResult]) -> bool:
+    """A spec's own trained claim the ladder must look at again: inconclusive, or reproduced (a README figure
+    seen agreeing with few seeds; stopping there would favour 'reproduced', so only a refutation, which spends the
+    look's share of the error, ends the ladder early). Lessons grow in Audit.judged."""
+    trained = {c.claim_id for c in loaded.spec.claims if c.trained and not c.judged_after_others}
+    return any(r.verdict in (Verdict.INCONCLUSIVE, Verdict.REPRODUCED) for r in results if r.claim_id in trained)
 
 
 def next_step(n: int, max_seeds: int) -> int | None:
@@ -222,11 +245,11 @@ def auto_seeds(specs: list[LoadedSpec], records: list[dict], device_kind: str = 
         if seeds is None:
             grow(loaded.id, AUTO_STEPS[0])
             continue
-        for r in judge.judge(loaded, judge.runs[(loaded.id, device_kind)]):
-            if r.verdict != "inconclusive":
-                continue
-            if r.kind != "comparison":
-                grow(loaded.id, next_step(len(seeds), max_seeds))
+        results = judge.judge(loaded, judge.runs[(loaded.id, device_kind)])
+        if not_final(loaded, results):
+            grow(loaded.id, next_step(len(seeds), max_seeds))
+        for r in results:
+            if r.kind != "comparison" or r.verdict != Verdict.INCONCLUSIVE:
                 continue
             other = (r.extra or {}).get("other")
             step = lesson_seed_count(len(seeds), len(have.get(other) or []), max_seeds)

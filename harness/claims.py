@@ -19,6 +19,7 @@ import math
 import statistics
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
+from functools import lru_cache
 from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Field, model_validator
@@ -27,14 +28,16 @@ from harness import stats
 from harness.layers import PosInt, Strict
 from harness.limits import SPEC_REF_PATTERN
 from harness.results import SeedCurve
+from harness.verdict import FIGURE_EXPECTATIONS, LESSON_EXPECTATIONS, Verdict, miss_meaning
 
 EPS = 1e-9  # accuracies are k/n*100 in floating point; band edges are inclusive
 Percent = Annotated[float, Field(ge=0.0, le=100.0)]
 Text = Annotated[str, Field(min_length=1)]
 Identifier = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9_.-]*$")]
 Band = Annotated[list[float], Field(min_length=2, max_length=2, description="[low, high], inclusive")]
-Expectation = Literal["reproduced", "refuted", "inconclusive", "unverifiable"]
-PASSING = frozenset({"reproduced", "supported"})  # verdicts whose expected test passes (the rest xfail)
+# `expect:` is a plain YAML string; the literals come from the one Verdict type
+Expectation = Literal[tuple(v.value for v in FIGURE_EXPECTATIONS)]  # type: ignore[valid-type]
+LessonExpectation = Literal[tuple(v.value for v in LESSON_EXPECTATIONS)]  # type: ignore[valid-type]
 
 
 # --------------------------------------------------------------------------- results and evidence
@@ -48,13 +51,15 @@ class ClaimResult:
     values: list[float] = field(default_factory=list)  # per seed (comparisons: per common seed, this - other)
     mean: float | None = None
     std: float | None = None
-    verdict: str = "unverifiable"  # reproduced | refuted | inconclusive | unverifiable | error | not judged
-    expected: str = "unverifiable"  # comparisons: supported | contradicted | inconclusive
+    verdict: Verdict = Verdict.UNVERIFIABLE
+    expected: Verdict = Verdict.UNVERIFIABLE
     estimated: bool = False
     detail: str = ""
     measured: str = "-"          # the measured figure for people, with the n it rests on
     rule: str = ""               # which rule decided, with its numbers
     extra: dict = field(default_factory=dict)  # per-kind data: a comparison's difference and CI, a curve's points
+    baseline_mismatch: bool = False  # a lesson: a side's own run refutes the README's figure for it
+    baseline_reason: str = ""
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -83,7 +88,10 @@ class Evidence:
     parameters: int                           # from the shape plan
     neighbours: list[tuple[list[SeedCurve], int]] = field(default_factory=list)  # the README's runs (pool)
     other: Callable[[str], OtherRun | None] = lambda ref: None
+    looks: int = 1  # the seeds came from a ladder of this many looks (`--seeds auto`): each look spends its share
     spec: object | None = None  # the LoadedSpec: claims on the model's structure read its layers (None: absent)
+    planned: list | None = None  # its shape plan (harness.model.plan), given by the judge: claims import no model
+    parameters_of: Callable[[str], int | None] = lambda spec_id: None  # another spec's count (None: no such spec)
 
     @property
     def slug(self) -> str:
@@ -131,6 +139,10 @@ class _Measure(Strict):
     panel: ClassVar[str | None] = "test"  # the plot panel of its per-epoch series (harness/report.py PANELS)
     unit: ClassVar[str] = "%"
     images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
+    better: ClassVar[str | None] = "higher"  # which way the measure improves (None: neither): what a miss's side means
+    # a lesson's difference inside +-this is no effect worth the name (docs/verdicts.md, 'negligible'): 0.1 pp is
+    # about one binomial sd of a single run's score on 10,000 test images at 99.4% (0.077 pp)
+    negligible_delta: ClassVar[float] = 0.1
 
     def measure(self, curve: SeedCurve, epochs: int) -> float:
         raise NotImplementedError
@@ -146,6 +158,13 @@ class _Measure(Strict):
 
     def describe(self) -> str:
         return self.kind.replace("_", " ")  # type: ignore[attr-defined]
+
+    def as_figure(self, value: float) -> _Claim:
+        """The claim 'one run of the recipe gives `value`' on this measure (a lesson's README figure for one side)."""
+        fields = self.model_dump(by_alias=True, exclude_none=True)
+        figure = int(value) if self.unit == "" and float(value).is_integer() else value  # epochs are whole
+        return _claim_adapter().validate_python({**fields, "value": figure, "where": "a lesson's README figure",
+                                                 "expect": Verdict.REPRODUCED.value})
 
     def floor(self, values: list[float]) -> float:
         """The noise floor of one run's figure: half the binomial sd on `images` samples (0: none)."""
@@ -247,6 +266,7 @@ class TestSpreadMeasure(_Measure):
     kind: Literal["test_accuracy_spread"]
     unit: ClassVar[str] = " pp"
     panel: ClassVar[str | None] = None  # a range over epochs: no per-epoch series to draw it beside
+    better: ClassVar[str | None] = "lower"  # a steadier curve
     from_: PosInt = Field(alias="from")
     to: PosInt
 
@@ -307,6 +327,7 @@ class TrainTestGapMeasure(_Measure):
     kind: Literal["train_test_gap"]
     unit: ClassVar[str] = " pp"
     panel: ClassVar[str] = "gap"  # plotted as its own series: train minus test per epoch
+    better: ClassVar[str | None] = None  # a gap is neither good nor bad in itself: its side is stated literally
     epoch: PosInt
 
     def measure(self, curve, epochs):
@@ -325,6 +346,8 @@ class FirstEpochMeasure(_Measure):
     kind: Literal["first_epoch_reaching"]
     unit: ClassVar[str] = ""
     images: ClassVar[int | None] = None
+    better: ClassVar[str | None] = "lower"  # sooner
+    negligible_delta: ClassVar[float] = 1.0  # one epoch: the measure's resolution, no README reports less
     threshold: Percent
 
     def measure(self, curve, epochs):
@@ -425,11 +448,13 @@ class _Claim(Strict):
 
     def _result(self, **kw) -> ClaimResult:
         return ClaimResult(self.claim_id, self.kind, self.claimed_text(), kw.pop("band", None),  # type: ignore
-                           expected=self.expect, estimated=self.estimated, **kw)
+                           expected=Verdict(self.expect), estimated=self.estimated, **kw)
+
+    in_family: ClassVar[bool] = False  # one of the README's lessons, decided together (harness/verdicts.py)
 
     def not_run(self) -> ClaimResult:
         """The row of a trained claim with no run to judge it on."""
-        return self._result(verdict="not run")
+        return self._result(verdict=Verdict.NOT_RUN)
 
     def unverifiable(self) -> ClaimResult:
         reason = getattr(self, "reason", None) or self.note or "no measurable figure"
@@ -441,16 +466,26 @@ def _trained_run_problem(claim: _Claim, evidence: Evidence) -> ClaimResult | Non
     bad = [c for c in evidence.curves or [] if c not in usable([c], evidence.epochs)]
     if bad:
         c = bad[0]
-        return claim._result(verdict="error", detail=f"seed {c.seed}: run {c.outcome}" +
+        return claim._result(verdict=Verdict.ERROR, detail=f"seed {c.seed}: run {c.outcome}" +
                              (f" ({c.detail})" if c.detail else ""))
     if not evidence.curves:
-        return claim._result(verdict="error", detail="no seeds were run")
+        return claim._result(verdict=Verdict.ERROR, detail="no seeds were run")
     return None
 
 
 def _diverged(curves: list[SeedCurve]) -> str:
     seeds = [c.seed for c in curves if c.outcome == "diverged"]
     return f"diverged: seed {', '.join(map(str, seeds))}" if seeds else ""
+
+
+def _join(*parts: str) -> str:
+    return "; ".join(p for p in parts if p)
+
+
+def _with_meaning(result: ClaimResult, better: str | None) -> ClaimResult:
+    """A refutation's detail says which side the README lies on and what that side means for this measure."""
+    result.detail = _join(miss_meaning(result.verdict, better), result.detail)
+    return result
 
 
 def _spread_text(values: list[float], unit: str) -> str:
@@ -532,28 +567,34 @@ class _Figure(_Claim, _Measure):
         result.mean = statistics.fmean(values) if finite == values else math.nan
         result.std = statistics.stdev(values) if n > 1 and finite == values else (0.0 if n == 1 else math.nan)
         if self.value is None:
-            return self._judge_target(result, values)
-        if len(finite) != n:
-            result.verdict = stats.cap("refuted", n)
+            return self._judge_target(result, values, evidence.looks)
+        if len(finite) != n:  # a diverged run is worse than any figure: the README lies on its better side
+            result.verdict = stats.cap(Verdict.refuted_on(self.better != "lower"), n)
             result.rule = "a seed diverged: no figure to compare"
-            return result
+            return _with_meaning(result, self.better)
         sd = stats.noise(values, self.pooled(evidence, values), self.floor(values))
-        result.verdict, inner, outer = stats.single_figure(self.value, values, sd)
+        result.verdict, inner, outer = stats.single_figure(self.value, values, sd, evidence.looks)
+        _with_meaning(result, self.better)
         result.band = [inner.lo, inner.hi]
-        result.rule = (f"95% prediction interval {inner.lo:.2f}-{inner.hi:.2f}, 99% {outer.lo:.2f}-{outer.hi:.2f}; "
-                       f"{sd.text()}, n={n}")
+        level = stats.per_look(stats.REFUTE_LEVEL, evidence.looks)
+        result.rule = (f"95% prediction interval {inner.lo:.2f}-{inner.hi:.2f}, "
+                       f"{level * 100:.3g}% {outer.lo:.2f}-{outer.hi:.2f}"
+                       + (f" (one of {evidence.looks} looks of the seed ladder)" if evidence.looks > 1 else "")
+                       + f"; {sd.text()}, n={n}")
         result.extra = {"sigma": sd.sigma, "df": sd.df if math.isfinite(sd.df) else None, "sigma_source": sd.source,
                         "refuted_outside": [outer.lo, outer.hi]}
         return result
 
-    def _judge_target(self, result: ClaimResult, values: list[float]) -> ClaimResult:
+    def _judge_target(self, result: ClaimResult, values: list[float], looks: int = 1) -> ClaimResult:
         lo, hi = self.band
         hits = sum(1 for v in values if self._meets(v, lo, hi))
-        result.verdict, ci = stats.share_verdict(hits, len(values))
+        result.verdict, ci = stats.share_verdict(hits, len(values), self._target_above(values, lo, hi), looks)
+        _with_meaning(result, self.better)
         result.band = [lo, hi]
         result.measured = f"{hits} of {len(values)} seeds meet it ({_spread_text(values, self.unit)})"
-        result.rule = (f"share {hits}/{len(values)}, 90% Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced when at "
-                       "least half meet it, refuted when the upper bound < 0.5")
+        level = stats.per_look(stats.SHARE_CONFIDENCE, looks)
+        result.rule = (f"share {hits}/{len(values)}, {level:.0%} Clopper-Pearson {ci.lo:.2f}-{ci.hi:.2f}: reproduced "
+                       "when the lower bound > 0.5, refuted when the upper bound < 0.5, else inconclusive")
         result.extra = {"hits": hits, "share_ci": [ci.lo, ci.hi]}
         return result
 
@@ -561,6 +602,13 @@ class _Figure(_Claim, _Measure):
         above = v > lo + EPS if self.exclusive in ("low", "both") else v >= lo - EPS
         below = v < hi - EPS if self.exclusive in ("high", "both") else v <= hi + EPS
         return above and below
+
+    def _target_above(self, values: list[float], lo: float, hi: float) -> bool:
+        """Whether a missed target lies above the runs: more of the missing seeds fall below the band than above
+        it (a diverged seed, no figure, counts below: it fell short)."""
+        missing = [v for v in values if not self._meets(v, lo, hi)]
+        short = sum(1 for v in missing if math.isnan(v) or v < lo + EPS)  # at lo: missed an exclusive low end
+        return short >= len(missing) - short
 
     def marks(self, epochs):
         first, last = self.span(epochs)
@@ -681,11 +729,16 @@ class DoesNotConverge(_Figure, TestFinalMeasure):
         finite = [v for v in values if not math.isnan(v)]
         result.mean = statistics.fmean(finite) if finite else math.nan
         result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-        return self._judge_target(result, values)
+        return self._judge_target(result, values, evidence.looks)
 
     @staticmethod
     def _meets(v, lo, hi):
         return math.isnan(v) or lo - EPS <= v <= hi + EPS
+
+    def _target_above(self, values, lo, hi):
+        """Runs that converge lie above a 'does not converge' band: the README's band is below them."""
+        missing = [v for v in values if not self._meets(v, lo, hi)]
+        return sum(1 for v in missing if v < lo) > len(missing) / 2
 
     def claimed_text(self):
         lo, hi = self.band
@@ -730,10 +783,14 @@ class FirstEpochReaching(_Claim, FirstEpochMeasure):
         else:
             at = float(epochs + 1) if self.value is None else float(self.value)
             claimed = stats.Interval(at, at)
-        result.verdict, inner, outer = stats.epochs_verdict(claimed, finite)
+        result.verdict, inner, outer = stats.epochs_verdict(claimed, finite, epochs + 1.0, evidence.looks)
+        _with_meaning(result, self.better)
         result.band = [inner.lo, inner.hi]
+        level = stats.per_look(stats.REFUTE_LEVEL, evidence.looks)
         result.rule = (f"seeds' range {inner.lo:g}-{inner.hi:g} (reproduced when the claim meets it), refuted "
-                       f"outside [{outer.lo:g}, {outer.hi:g}]; 'never' = epoch {epochs + 1}")
+                       f"outside the {level * 100:.3g}% log-normal prediction interval [{outer.lo:.1f}, {outer.hi:.1f}]"
+                       f" (± 1 epoch); 'never' = epoch {epochs + 1}")
+        result.extra = {"refuted_outside": [outer.lo, outer.hi if math.isfinite(outer.hi) else None]}
         return result
 
     def marks(self, epochs):
@@ -742,15 +799,12 @@ class FirstEpochReaching(_Claim, FirstEpochMeasure):
 
 
 class TestCurve(_Claim):
-    """The README's logged per-epoch test accuracy, judged epoch by epoch against the seeds' 95%/99% prediction
-    intervals at that epoch; the verdict follows the share of logged points inside (README, 'Curves')."""
+    """The README's logged per-epoch test accuracy, judged as one draw (stats.curve_offsets: its mean standardized
+    offset from the seeds against each seed's own); each point's own verdict is kept as information."""
 
     kind: Literal["test_accuracy_curve"]
     values: Annotated[list[Percent | None], Field(min_length=1)] = Field(
         description="Test accuracy after epoch 1, 2, ...; null where the log has no figure")
-
-    INSIDE_TO_REPRODUCE: ClassVar[float] = 0.8   # share of points inside their 95% interval
-    OUTSIDE_TO_REFUTE: ClassVar[float] = 0.5     # share of points outside their 99% interval
 
     @model_validator(mode="after")
     def _some_point(self):
@@ -780,25 +834,27 @@ class TestCurve(_Claim):
             if claimed is None:
                 continue
             at = TestAtEpoch.model_validate({"kind": "test_accuracy_at_epoch", "epoch": epoch, "value": claimed,
-                                             "where": self.where, "expect": "reproduced"})
+                                             "where": self.where, "expect": Verdict.REPRODUCED.value})
             r = at.judge(evidence)
-            inside += r.verdict == "reproduced"
-            outside += r.verdict in ("refuted",) or (r.verdict == "inconclusive" and not _within(claimed, r))
+            inside += r.verdict is Verdict.REPRODUCED
+            outside += r.verdict.refuted or (r.verdict is Verdict.INCONCLUSIVE and not _within(claimed, r))
             points.append({"epoch": epoch, "claimed": claimed, "verdict": r.verdict, "accepted": r.band,
                            "refuted_outside": r.extra.get("refuted_outside")})
         n_points, n = len(points), len(evidence.curves)
-        if inside >= self.INSIDE_TO_REPRODUCE * n_points:
-            verdict = "reproduced"
-        elif outside > self.OUTSIDE_TO_REFUTE * n_points:
-            verdict = "refuted"
-        else:
-            verdict = "inconclusive"
-        return self._result(verdict=stats.cap(verdict, n), detail=_diverged(evidence.curves),
-                            measured=f"{inside} of {n_points} points inside, {outside} outside the 99% interval "
+        logged = [(e - 1, v) for e, v in enumerate(self.values, start=1) if v is not None]
+        seed_curves = [[c.test_accuracy[e] for e, _ in logged] for c in evidence.curves]
+        floors = [stats.binomial_floor(statistics.fmean(c[i] for c in seed_curves)) for i in range(len(logged))]
+        verdict, inner, outer, readme, offsets = stats.curve_verdict(seed_curves, [v for _, v in logged], floors,
+                                                                     evidence.looks)
+        return self._result(verdict=verdict, detail=_join(miss_meaning(verdict, "higher"), _diverged(evidence.curves)),
+                            measured=f"mean offset {readme:+.2f} sd (95% interval {inner.lo:+.2f} to {inner.hi:+.2f}); "
+                                     f"{inside} of {n_points} points inside, {outside} outside their 99% interval "
                                      f"(n={n})",
-                            rule=f"reproduced when >= {self.INSIDE_TO_REPRODUCE:.0%} of points lie inside their 95% "
-                                 f"interval, refuted when > {self.OUTSIDE_TO_REFUTE:.0%} lie outside their 99%",
-                            extra={"points": points})
+                            rule="the curve as one draw: its mean offset from the seeds' mean over the logged epochs, "
+                                 "in each epoch's sd, judged like one figure against every seed's own mean offset "
+                                 f"(95% {inner.lo:+.2f} to {inner.hi:+.2f}, refuted outside {outer.lo:+.2f} to "
+                                 f"{outer.hi:+.2f}); the points are information",
+                            extra={"points": points, "offset": readme, "seed_offsets": offsets})
 
     def marks(self, epochs):
         xs = tuple(float(i) for i, v in enumerate(self.values, start=1) if v is not None)
@@ -849,15 +905,18 @@ class Parameters(_Claim):
 
     def judge(self, evidence):
         computed = evidence.parameters
-        failed = []
+        failed, above = [], []  # above: the README's count (or bound) lies above the computed count
         if self.value is not None:
             lo, hi = self.accepted()
             if not lo <= computed <= hi:
                 failed.append(f"computed {computed:,}, claimed {self.value:,}")
+                above.append(lo > computed)
         if self.band is not None and not self.band[0] <= computed <= self.band[1]:
             failed.append(f"computed {computed:,}, outside the stated bound {band_text(self.band)}")
+            above.append(self.band[0] > computed)
+        verdict = Verdict.refuted_on(above[0]) if failed else Verdict.REPRODUCED  # the value's side first
         return self._result(band=self.accepted(), values=[float(computed)], mean=float(computed), std=0.0,
-                            verdict="refuted" if failed else "reproduced", detail="; ".join(failed),
+                            verdict=verdict, detail=_join(miss_meaning(verdict, None), *failed),
                             measured=f"{computed:,}", rule="exact count from the shape plan")
 
 
@@ -866,7 +925,7 @@ class Qualitative(_Claim):
 
     kind: Literal["qualitative"]
     statement: Text
-    expect: Literal["unverifiable"]  # type: ignore[assignment]
+    expect: Literal[Verdict.UNVERIFIABLE.value]  # type: ignore[assignment,valid-type]
     reason: Text
 
     trained: ClassVar[bool] = False
@@ -883,6 +942,7 @@ class Comparison(_Claim):
 
     kind: Literal["comparison"]
     judged_after_others: ClassVar[bool] = True
+    in_family: ClassVar[bool] = True
     id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
     other: Annotated[str, Field(pattern=SPEC_REF_PATTERN)] = Field(
         description="The other spec: a name in the same folder, or slug/name (never a path)")
@@ -892,7 +952,7 @@ class Comparison(_Claim):
     readme: Annotated[list[float], Field(min_length=2, max_length=2)] | None = Field(
         None, description="The README's own figures, [other, this]")
     statement: Text
-    expect: Literal["supported", "contradicted", "inconclusive"]  # type: ignore[assignment]
+    expect: LessonExpectation  # type: ignore[assignment]
 
     def other_id(self, spec_id: str) -> str:
         return self.other if "/" in self.other else f"{spec_id.split('/')[0]}/{self.other}"
@@ -925,26 +985,79 @@ class Comparison(_Claim):
                 "by": self.by}
 
     def not_run(self):
-        return self._result(verdict="not run", extra=self._story(self.other))
+        return self._result(verdict=Verdict.NOT_RUN, extra=self._story(self.other))
 
     def _value(self, curve, epochs: int) -> float:
         v = self.metric.measure(curve, epochs)
         return epochs + 1.0 if math.isinf(v) else v  # a seed that never reaches: the epoch after the last
 
-    def _rule(self, p, spec_id: str, other_id: str, needed: int | None) -> str:
-        projection = "" if p.ci is None else (
-            f"; at this difference and sd, about {needed:,} paired seeds would decide" if needed else
-            f"; at this difference and sd, more than {stats.MAX_PROJECTED_SEEDS:,} paired seeds would be needed")
+    def _rule(self, p, spec_id: str, other_id: str) -> str:
+        unit = "epochs" if self.metric.unit == "" else "pp"  # a difference of percentages is in points
+        design = "" if p.ci is None else (
+            f"; at n={p.n} a true difference of {stats.detectable_with_power(p):.2f} {unit} is found with "
+            f"{stats.POWER:.0%} power, and differences beyond ±{stats.excluded_beyond(p):.2f} {unit} are excluded "
+            f"at 95%; negligible when the 90% interval lies inside ±{self.metric.negligible_delta:g} {unit}")
         return (f"95% paired-t CI of {self.metric.describe()} ({spec_id} - {other_id}) against {self.by:g} in the "
-                f"claimed direction" + (f", {p.noise.text()}" if p.noise else "")
-                + f"; smallest difference detectable at n={p.n}: " + (f"{p.detectable:.2f}" if p.ci else "n/a")
-                + projection)
+                f"claimed direction" + (f", {p.noise.text()}" if p.noise else "") + design)
+
+    def _one_pair(self, p, sign: float) -> str:
+        """Whether the README's own difference (one run of each) is what one pair of runs shows."""
+        pair = stats.one_pair_interval(p)
+        if not self.readme or pair is None:
+            return ""
+        readme = self.readme[1] - self.readme[0]
+        lo, hi = sorted([sign * pair.lo, sign * pair.hi])
+        word = "is" if lo <= readme <= hi else "is not"
+        return f"README's {readme:+.2f} {word} what one pair of runs shows (95%: {lo:+.2f} to {hi:+.2f})"
+
+    def _baseline(self, evidence: Evidence, other: OtherRun) -> str:
+        """Why the lesson rests on a reconstruction that does not match its README ('' when it does, or the README
+        gives no figures): each side's README figure for the metric, judged against that side's own seeds by the
+        single-figure rule; a refutation on either side flags the lesson."""
+        if not self.readme:
+            return ""
+        sides = [(other.spec_id, self.readme[0], Evidence(other.spec_id, other.curves, other.epochs, 0,
+                                                          evidence.neighbours)),
+                 (evidence.spec_id, self.readme[1], evidence)]
+        found = []
+        for spec_id, figure, side in sides:
+            r = self.metric.as_figure(figure).judge(side)
+            if r.verdict.refuted:
+                found.append(f"{spec_id}'s README figure {figure:g} is {r.verdict} by its own runs ({r.measured})")
+        if not found:
+            return ""
+        return ("baseline mismatch: " + " and ".join(found)
+                + ", so the lesson is judged on a reconstruction that does not match its README")
+
+    @staticmethod
+    def family_p(result: ClaimResult) -> float:
+        """The lesson's p-value in its README's family; 1 where it has none (not judged, too few pairs)."""
+        p = result.extra.get("p_value")
+        return 1.0 if p is None else p
+
+    def decide_in_family(self, result: ClaimResult, adjusted_p: float, size: int, looks: int = 1) -> ClaimResult:
+        """The lesson's verdict once its README's lessons are adjusted together (Holm): a raw decision stands only
+        when the adjusted p clears stats.lesson_alpha (per look of a seed ladder); the raw interval stays beside it."""
+        result.extra.update(p_holm=adjusted_p, family_size=size)
+        if result.extra.get("p_value") is None:
+            return result
+        raw = result.verdict
+        note = f"Holm over the README's {size} lessons: adjusted p {adjusted_p:.3g} (raw p {result.extra['p_value']:.3g})"
+        if looks > 1:
+            note += f"; level {stats.lesson_alpha(looks):.3g}, one of {looks} looks of the seed ladder"
+        if raw in (Verdict.SUPPORTED, Verdict.CONTRADICTED) and adjusted_p >= stats.lesson_alpha(looks) \
+                and not result.extra.get("identical_runs"):
+            result.verdict = Verdict.NEGLIGIBLE if result.extra.get("negligible") else Verdict.INCONCLUSIVE
+            note += f"; the raw 95% interval alone would say {raw}"
+        result.rule += f"; {note}"
+        result.detail = result.detail.replace(f": {raw}", f": {result.verdict}", 1) + f"; {note}"
+        return result
 
     def judge(self, evidence):
         other_id = self.other_id(evidence.spec_id)
         other = evidence.other(other_id)
         if evidence.curves is None or other is None:
-            return self._result(verdict="not judged", detail=f"needs {other_id} trained",
+            return self._result(verdict=Verdict.NOT_JUDGED, detail=f"needs {other_id} trained",
                                 measured=f"needs {other_id} trained", extra=self._story(other_id))
         mine = {c.seed: c for c in usable(evidence.curves, evidence.epochs)}
         theirs = {c.seed: c for c in usable(other.curves, other.epochs)}
@@ -956,29 +1069,42 @@ class Comparison(_Claim):
         # two runs' noise floors add in quadrature: the sd of a difference never counts below it
         p = stats.paired([sign * d for d in diffs], math.hypot(self.metric.floor(these), self.metric.floor(those)))
         decidable = p.n >= stats.MIN_SEEDS_TO_REFUTE and all(math.isfinite(d) for d in diffs)
-        verdict = p.verdict(self.by) if decidable else "inconclusive"  # two pairs decide nothing
+        verdict = p.verdict(self.by) if decidable else Verdict.INCONCLUSIVE  # two pairs decide nothing
         identical = len(common) >= stats.MIN_IDENTICAL_PAIRS and all(
             same_run(mine[s], theirs[s]) for s in common)
         raw = sign * p.mean + 0.0 if p.n else math.nan  # + 0.0: no "-0.00"
         ci = sorted([sign * p.ci.lo + 0.0, sign * p.ci.hi + 0.0]) if p.ci else None
         measured = (f"{raw:+.2f} ± {p.detectable:.2f} (n={p.n})" if p.ci else
                     f"{raw:+.2f} (n={p.n})" if p.n else "no common seeds (n=0)")
-        needed = None if identical else stats.seeds_to_decide(p, self.by)
-        rule = self._rule(p, evidence.spec_id, other_id, needed)
+        if verdict == Verdict.INCONCLUSIVE and decidable and not identical and stats.negligible(
+                p, self.metric.negligible_delta, evidence.looks):
+            verdict = Verdict.NEGLIGIBLE
+        needed = None if identical else stats.seeds_to_decide(p, self.by)  # kept for report.py until it moves on
+        rule = self._rule(p, evidence.spec_id, other_id)
+        one_pair = "" if identical else self._one_pair(p, sign)
         if identical:  # the same computation: the claimed difference is exactly zero, not noise
-            verdict, measured = "contradicted", f"identical runs (n={p.n})"
+            verdict, measured = Verdict.CONTRADICTED, f"identical runs (n={p.n})"
             rule = (f"identical runs: every common seed's curves are bit-identical in both specs (n={p.n}), so the "
                     "change does not alter training and the claimed difference is exactly zero")
         readme = f"README {self.readme[0]:g} -> {self.readme[1]:g} ({self.readme[1] - self.readme[0]:+.2f}); " \
             if self.readme else ""
+        baseline = self._baseline(evidence, other)
         return self._result(
+            baseline_mismatch=bool(baseline), baseline_reason=baseline,
             band=ci, values=diffs, mean=raw if p.n else None, std=p.sd if p.n > 1 else None, verdict=verdict,
             measured=measured, detail=f"{readme}measured {measured}: {verdict}" + ("" if p.n >= 2 else
-                                                                                  "; fewer than 2 common seeds"),
+                                                                                  "; fewer than 2 common seeds")
+            + (f"; {one_pair}" if one_pair else "") + (f"; {baseline}" if baseline else ""),
             rule=rule,
             extra={**self._story(other_id), "common_seeds": common, "difference": raw if p.n else None,
                    "ci": ci, "detectable": p.detectable if p.ci else None, "identical_runs": identical,
-                   "seeds_to_decide": needed})
+                   # the lesson's test against `by`, for the README's family adjustment (harness/verdicts.py):
+                   # identical runs are an exact zero, no test; two pairs decide nothing
+                   "p_value": 0.0 if identical else p.p_value(self.by) if decidable else None,
+                   "negligible": decidable and not identical and stats.negligible(p, self.metric.negligible_delta,
+                                                                                 evidence.looks),
+                   "detectable_80": stats.detectable_with_power(p), "excluded_beyond": stats.excluded_beyond(p),
+                   "one_pair": one_pair, "seeds_to_decide": needed})
 
 
 def is_comparison(row: dict) -> bool:
@@ -1103,13 +1229,14 @@ class EpochBudget(_Claim):
     def judge(self, evidence):
         epochs = _recipe_epochs(evidence)
         ok = epochs < self.max if self.exclusive else epochs <= self.max
-        return self._result(verdict="reproduced" if ok else "refuted", values=[float(epochs)], mean=float(epochs),
+        verdict = Verdict.REPRODUCED if ok else Verdict.REFUTED_BELOW  # the README's budget lies below the recipe's epochs
+        return self._result(verdict=verdict, values=[float(epochs)], mean=float(epochs),
                             std=0.0, measured=f"{epochs} epochs", rule="the recipe's epoch count",
                             detail="" if ok else f"the recipe trains {epochs} epochs, {self.claimed_text()} claimed")
 
 
 def _structure_missing(claim: _Claim) -> ClaimResult:
-    return claim._result(verdict="error", detail="no layer list was given to judge on (Evidence.spec is None)")
+    return claim._result(verdict=Verdict.ERROR, detail="no layer list was given to judge on (Evidence.planned is None)")
 
 
 class ReceptiveFieldClaim(_Claim):
@@ -1131,11 +1258,8 @@ class ReceptiveFieldClaim(_Claim):
     def claimed_text(self):
         return f"{self.value} px" + (f" at {self.layer}" if self.layer else "")
 
-    def computed(self, spec) -> tuple[int, str]:
+    def computed(self, planned: list) -> tuple[int, str]:
         """(receptive field, the layer it is taken at) from the spec's shape plan."""
-        from harness.model import plan
-
-        planned = plan(spec.spec.architecture)
         if self.layer is not None:
             found = [p for p in planned if p.name == self.layer]
             if not found:
@@ -1149,22 +1273,18 @@ class ReceptiveFieldClaim(_Claim):
         return at.receptive_field.size, at.name
 
     def judge(self, evidence):
-        if evidence.spec is None:
+        if evidence.planned is None:
             return _structure_missing(self)
         try:
-            size, name = self.computed(evidence.spec)
+            size, name = self.computed(evidence.planned)
         except ValueError as exc:
-            return self._result(verdict="error", detail=str(exc))
+            return self._result(verdict=Verdict.ERROR, detail=str(exc))
         ok = size == self.value
-        return self._result(verdict="reproduced" if ok else "refuted", band=[float(self.value)] * 2,
+        verdict = Verdict.REPRODUCED if ok else Verdict.refuted_on(self.value > size)
+        return self._result(verdict=verdict, band=[float(self.value)] * 2,
                             values=[float(size)], mean=float(size), std=0.0, measured=f"{size} px at {name}",
                             rule="exact, from the layer list's kernels, strides and dilations",
                             detail="" if ok else f"computed {size} px at {name}, claimed {self.value}")
-
-
-def _other_spec_path(evidence: Evidence, other_id: str):
-    slug, name = other_id.split("/", 1)
-    return evidence.spec.path.parent.parent / slug / f"{name}.yaml"
 
 
 class ParametersComparison(_Claim):
@@ -1173,13 +1293,14 @@ class ParametersComparison(_Claim):
 
     kind: Literal["parameters_comparison"]
     id: Identifier = Field(description="Required, unique within the spec")  # type: ignore[assignment]
-    other: Text = Field(description="The other spec: a name in the same folder, or slug/name")
+    other: Annotated[str, Field(pattern=SPEC_REF_PATTERN)] = Field(
+        description="The other spec: a name in the same folder, or slug/name (never a path)")
     direction: Literal["higher", "lower"]
     by: Annotated[int, Field(ge=0)] = Field(0, description="By at least this many parameters")
     readme: Annotated[list[Annotated[int, Field(ge=0)]], Field(min_length=2, max_length=2)] | None = Field(
         None, description="The README's own counts, [other, this]")
     statement: Text
-    expect: Literal["supported", "contradicted"]  # type: ignore[assignment]
+    expect: Literal[Verdict.SUPPORTED.value, Verdict.CONTRADICTED.value]  # type: ignore[assignment,valid-type]
 
     trained: ClassVar[bool] = False
 
@@ -1200,21 +1321,17 @@ class ParametersComparison(_Claim):
         return [("other", f"no spec {other_id!r}")] if epochs_of(other_id) is None else []
 
     def judge(self, evidence):
-        if evidence.spec is None:
-            return _structure_missing(self)
-        from harness.specs import SpecError, load_spec
-        from harness.verdicts import planned_parameters
-
         other_id = self.other_id(evidence.spec_id)
-        try:
-            theirs = planned_parameters(load_spec(_other_spec_path(evidence, other_id)))
-        except (SpecError, OSError) as exc:
-            return self._result(verdict="not judged", detail=f"{other_id}: {exc}", measured=f"needs {other_id}")
+        theirs = evidence.parameters_of(other_id)
+        if theirs is None:
+            return self._result(verdict=Verdict.NOT_JUDGED, detail=f"no spec {other_id} to count",
+                                measured=f"needs {other_id}")
         mine = evidence.parameters
         diff = mine - theirs if self.direction == "higher" else theirs - mine
         ok = diff > 0 and diff >= self.by
         return self._result(
-            verdict="supported" if ok else "contradicted", values=[float(mine - theirs)], mean=float(mine - theirs),
+            verdict=Verdict.SUPPORTED if ok else Verdict.CONTRADICTED, values=[float(mine - theirs)],
+            mean=float(mine - theirs),
             std=0.0, measured=f"{mine:,} vs {theirs:,} ({mine - theirs:+,})",
             rule="exact counts from both specs' shape plans",
             extra={"other": other_id, "statement": self.statement, "readme": self.readme,
@@ -1230,12 +1347,19 @@ Claim = Annotated[
 ]
 
 
+@lru_cache(maxsize=1)
+def _claim_adapter():
+    from pydantic import TypeAdapter
+
+    return TypeAdapter(Claim)
+
+
 def judge_all(claims, evidence: Evidence) -> list[ClaimResult]:
     """Every claim of a spec: untrained ones always, trained ones when the evidence has curves."""
     out = []
     for claim in claims:
         if not claim.trained or evidence.curves is not None:
             out.append(claim.judge(evidence))
-        elif claim.expect == "unverifiable":
+        elif claim.expect == Verdict.UNVERIFIABLE:
             out.append(claim.unverifiable())
     return out

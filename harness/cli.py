@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.terminal import safe
+from harness.verdict import Verdict
 
 if TYPE_CHECKING:
     from harness.specs import LoadedSpec
@@ -45,11 +46,12 @@ def find_spec(ref: str, root: Path | None = None) -> LoadedSpec:
 def parameter_row(loaded: LoadedSpec) -> dict:
     """Claimed vs computed parameters, plus the counts under each finding's overrides."""
     from harness.claims import Evidence, Parameters
-    from harness.verdicts import planned_parameters
+    from harness.verdicts import planned_parameters, structure_of
 
     total = trainable = planned_parameters(loaded)  # the shape plan: every parameter a spec declares trains
     claims = [c for c in loaded.spec.claims if isinstance(c, Parameters)]
-    judged = claims[0].judge(Evidence(loaded.id, None, loaded.spec.recipe.epochs, total, spec=loaded)) if claims else None
+    evidence = Evidence(loaded.id, None, loaded.spec.recipe.epochs, total, **structure_of(loaded))
+    judged = claims[0].judge(evidence) if claims else None
     fidelity = loaded.spec.fidelity["architecture"].level
     return {
         "id": loaded.id,
@@ -61,7 +63,7 @@ def parameter_row(loaded: LoadedSpec) -> dict:
         "claimed_approximate": claims[0].approximate if claims else None,
         "computed_parameters": total,
         "trainable_parameters": trainable,
-        "matches": (judged.verdict == "reproduced") if judged else None,
+        "matches": (judged.verdict == Verdict.REPRODUCED) if judged else None,
         "expected": claims[0].expect if claims else None,
         "findings": [{"id": f.id, "kind": f.kind, "summary": f.summary,
                       **({"parameters": f.parameters} if f.parameters else {})} for f in loaded.spec.findings],
@@ -87,7 +89,8 @@ def cmd_list(args) -> int:
             verdict = ""
             if r["matches"] is not None:
                 verdict = "match" if r["matches"] else "MISMATCH"
-                verdict += "" if (r["expected"] == "reproduced") == r["matches"] else f" (spec expects {r['expected']})"
+                expected_match = r["expected"] == Verdict.REPRODUCED
+                verdict += "" if expected_match == r["matches"] else f" (spec expects {r['expected']})"
             arch = r["fidelity"]["architecture"]
             readme = safe(r["source"]["file"].split("_")[0])  # spec strings: controls escaped (harness.terminal)
             print(f"{safe(r['id']):40} {readme:7} {arch:13} {claimed:>9} {r['computed_parameters']:>9,}  {verdict}")

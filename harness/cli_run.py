@@ -7,6 +7,7 @@ import warnings
 from pathlib import Path
 
 from harness.option_types import add_shared
+from harness.verdict import Verdict
 
 
 def add_commands(sub) -> None:
@@ -73,8 +74,8 @@ def cmd_run(args) -> int:
         print(f"{safe(loaded.id)}: {run.outcome}, seeds {run.seeds}, {run.train_seconds:.1f} s training; "
               f"{safe(provenance(run.trained_with))}")
         for r in results:
-            mismatch = "" if r.verdict in (r.expected, "not judged") else f"   <- spec expects {r.expected}"
-            bad += bool(mismatch) and r.expected != "unverifiable"
+            mismatch = "" if r.verdict in (r.expected, Verdict.NOT_JUDGED) else f"   <- spec expects {r.expected}"
+            bad += bool(mismatch) and r.expected != Verdict.UNVERIFIABLE
             claimed = safe(r.claimed if len(r.claimed) <= 24 else r.claimed[:21] + "...")  # spec text: escaped
             print(f"  {r.claim_id:32} claimed {claimed:24} measured {r.measured_text():18} {r.verdict}{mismatch}")
     for path in audit.records_written:

@@ -18,9 +18,8 @@ from pathlib import Path
 from harness.cache import atomic_write_text
 from harness.records import load_records
 from harness.specs import LoadedSpec, load_all, read_yaml
+from harness.verdict import Verdict
 from harness.verdicts import STALE, Judge, is_full_run, is_stale
-
-MEASURED = {"reproduced", "refuted", "inconclusive", "supported", "contradicted"}
 
 
 @dataclass
@@ -29,7 +28,7 @@ class Change:
     claim_index: int
     claim_id: str
     recorded: str
-    measured: str
+    measured: Verdict
     evidence: str
 
 
@@ -61,7 +60,7 @@ def changes(results_dir: Path, specs_root=None, device_kind: str | None = None) 
         measured = {r.claim_id: r for r in results}
         for i, claim in enumerate(spec.spec.claims):
             m = measured.get(claim.claim_id)
-            if m is None or m.verdict not in MEASURED or m.verdict == claim.expect:
+            if m is None or not m.verdict.measured or m.verdict == claim.expect:
                 continue
             evidence = (f"{record['device_kind']}, seeds {record['seeds']}, {record.get('created', '?')[:10]}: "
                         f"measured {m.measured}; {m.rule}")
@@ -81,7 +80,7 @@ def write(changes_: list[Change]) -> list[Path]:
             line = lines.get(("claims", c.claim_index, "expect"))
             if line is None:
                 raise ValueError(f"{path}: claims[{c.claim_index}] has no `expect` key of its own")
-            new, n = re.subn(r"(expect:\s*)[a-z]+", rf"\g<1>{c.measured}", text[line - 1], count=1)
+            new, n = re.subn(r"(expect:\s*)[a-z][a-z-]*", rf"\g<1>{c.measured}", text[line - 1], count=1)
             if n != 1:
                 raise ValueError(f"{path}:{line}: cannot find the `expect:` value to change")
             text[line - 1] = new

@@ -40,6 +40,7 @@ import torch
 from harness.cache import ResultsCache, atomic_write_text
 from harness.limits import MNIST_TEST_SAMPLES, MNIST_TRAIN_SAMPLES
 from harness.specs import LoadedSpec
+from harness.verdict import Verdict
 
 TRAIN_SIZE, TEST_SIZE = MNIST_TRAIN_SAMPLES, MNIST_TEST_SAMPLES
 CALIBRATION_SECONDS = 1.0   # seconds of timed training steps per calibration
@@ -477,7 +478,7 @@ def trained_by(row: dict) -> list[str]:
     """The specs a judged claim row shows trained: its own, and a judged comparison's other spec."""
     from harness.claims import is_comparison
 
-    judged = is_comparison(row) and row.get("verdict") not in ("not judged", "not run", "error")
+    judged = is_comparison(row) and row.get("verdict") not in (Verdict.NOT_JUDGED, Verdict.NOT_RUN, Verdict.ERROR)
     return [row["spec"], row["extra"]["other"]] if judged else [row["spec"]]
 
 
@@ -531,9 +532,9 @@ def format_plan(plan: AuditPlan) -> str:
 
 # --------------------------------------------------------------------------- the CLI and the pytest plugin
 
-AUTO_NOTE = ("--seeds auto: each spec at the next step of the 3 -> 5 -> 10 ladder that its records' undecided "
-             "verdicts ask for (a lesson's two specs together); a verdict still undecided after it climbs on to "
-             "{cap} seeds in the same sitting, which this estimate cannot know.")
+AUTO_NOTE = ("--seeds auto: each spec at the next step of the 3 -> 5 -> 10 ladder that its records' verdicts ask "
+             "for (undecided, or reproduced before the last look; a lesson's two specs together); a verdict still "
+             "not final after it climbs on to {cap} seeds in the same sitting, which this estimate cannot know.")
 
 
 def auto_seed_values(specs: list[LoadedSpec], results_dir: Path | None, device: torch.device,

@@ -28,7 +28,7 @@ from harness.claims import ClaimResult, Evidence, Mark, band_text, is_comparison
 from harness.records import load_records
 from harness.specs import LoadedSpec, SpecError, load_all
 from harness.stats import MAX_PROJECTED_SEEDS
-from harness.verdicts import STALE, Judge, newest_records, planned_parameters
+from harness.verdicts import STALE, Judge, newest_records, planned_parameters, structure_of
 
 VERDICT_RULE = ("a single reported figure is reproduced inside the 95% prediction interval of one new run "
                 "(m ± t·σ·√(1+1/n), σ = max(seeds' sd, the README's pooled sd, half the binomial sd), widened by "
@@ -77,7 +77,7 @@ def _record_label(record: dict) -> str:
 
 def _spec_report(spec: LoadedSpec, records: list[dict], judge: Judge) -> SpecReport:
     untrained = [c for c in spec.spec.claims if not c.trained]
-    evidence = Evidence(spec.id, None, spec.spec.recipe.epochs, planned_parameters(spec), spec=spec)
+    evidence = Evidence(spec.id, None, spec.spec.recipe.epochs, planned_parameters(spec), **structure_of(spec))
     rows = [{**r.to_json(), "run": "spec"} for r in judge_all(untrained, evidence)]
     report = SpecReport(spec, rows, records)
     trained = {c.claim_id for c in spec.spec.claims if c.trained}

@@ -36,6 +36,7 @@ from harness.model import ArchitectureError, plan
 from harness.paths import PathEscape, inside
 from harness.schema import REQUIRED_FIDELITY, Spec, Text
 from harness.terminal import safe
+from harness.verdict import Verdict
 
 NOT_INHERITED = ("claims", "findings", "title", "extends", "notes")
 SOURCE_FILE = "_source.yaml"
@@ -508,7 +509,7 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
         seen[claim.claim_id] = i
         for attr, message in claim.problems(epochs):
             problems.append(Problem(f"{where}.{attr}", message))
-        if claim.expect == "unverifiable" and not (claim.note or getattr(claim, "reason", None)):
+        if claim.expect == Verdict.UNVERIFIABLE and not (claim.note or getattr(claim, "reason", None)):
             problems.append(Problem(f"{where}.note", "an unverifiable claim needs a note saying why"))
     for key in REQUIRED_FIDELITY:
         if key not in spec.fidelity:

@@ -14,6 +14,8 @@ from functools import lru_cache
 
 from scipy import stats
 
+from harness.verdict import Verdict
+
 MIN_SEEDS_TO_REFUTE = 3        # fewer seeds never refute a trained claim (at most inconclusive)
 MIN_IDENTICAL_PAIRS = 2        # bit-identical curves on this many common seeds: the same computation
 ROUNDING = 0.01                # one test image in pp: READMEs print two decimals
@@ -22,6 +24,13 @@ TRAIN_IMAGES = 60_000
 KNOWN_DF = math.inf            # the binomial floor is a known scale: normal quantiles
 SHARE_CONFIDENCE = 0.90        # two-sided Clopper-Pearson: its upper bound is the one-sided 95% bound
 SHARE_TARGET = 0.5             # a recipe "meets" a target when a typical (median) run does
+REFUTE_LEVEL = 0.99            # a single figure is refuted outside this prediction interval (one look)
+
+
+def per_look(confidence: float, looks: int) -> float:
+    """The confidence each look of a ladder of `looks` looks uses so that the error across all of them stays at
+    1 - confidence (Bonferroni: the error split equally over the looks; `--seeds auto` 3 -> 5 -> 10 has 3)."""
+    return 1.0 - (1.0 - confidence) / max(1, looks)
 
 
 def binomial_floor(accuracy_pct: float, images: int = TEST_IMAGES) -> float:
@@ -84,17 +93,19 @@ def prediction_interval(mean: float, n: int, sd: Noise, level: float) -> Interva
     return Interval(mean - half, mean + half)
 
 
-def single_figure(claimed: float, values: list[float], sd: Noise) -> tuple[str, Interval, Interval]:
-    """A README's one-run figure against the seeds: inside the 95% PI reproduced, outside the 99% PI refuted."""
+def single_figure(claimed: float, values: list[float], sd: Noise, looks: int = 1) -> tuple[Verdict, Interval, Interval]:
+    """A README's one-run figure against the seeds: inside the 95% PI reproduced, outside the 99% PI (per look of
+    a seed ladder: `per_look`) refuted on the side where the README's figure lies."""
     n = len(values)
     mean = statistics.fmean(values)
-    inner, outer = prediction_interval(mean, n, sd, 0.95), prediction_interval(mean, n, sd, 0.99)
+    inner = prediction_interval(mean, n, sd, 0.95)
+    outer = prediction_interval(mean, n, sd, per_look(REFUTE_LEVEL, looks))
     if claimed in inner:
-        verdict = "reproduced"
+        verdict = Verdict.REPRODUCED
     elif claimed not in outer:
-        verdict = "refuted"
+        verdict = Verdict.refuted_on(claimed > outer.hi)
     else:
-        verdict = "inconclusive"
+        verdict = Verdict.INCONCLUSIVE
     return cap(verdict, n), inner, outer
 
 
@@ -105,52 +116,92 @@ def share_interval(hits: int, n: int, confidence: float = SHARE_CONFIDENCE) -> I
     return Interval(float(ci.low), float(ci.high))
 
 
-def share_verdict(hits: int, n: int) -> tuple[str, Interval]:
-    """A threshold target, on the share of seeds meeting it (90% Clopper-Pearson interval):
-    refuted when the interval's upper bound < 0.5 (fewer than half of all runs meet it, one-sided 5% error);
-    reproduced when at least half of the seeds meet it (the seeds agree with the README) and it is not refuted;
-    inconclusive otherwise (a minority meets it, not few enough to refute)."""
-    ci = share_interval(hits, n)
+def share_verdict(hits: int, n: int, readme_above: bool = True, looks: int = 1) -> tuple[Verdict, Interval]:
+    """A threshold target, on the share of seeds meeting it (90% Clopper-Pearson interval, per look of a seed
+    ladder): decided only when the interval clears 1/2 on one side, each a one-sided 5% error when exactly half
+    of all runs meet it. Refuted when its upper bound < 0.5 (fewer than half of all runs meet it), on the side the
+    caller names (`readme_above`: the runs that miss fall short of the README's target); reproduced when its lower
+    bound > 0.5 (most runs meet it); inconclusive otherwise."""
+    ci = share_interval(hits, n, per_look(SHARE_CONFIDENCE, looks))
     if ci.hi < SHARE_TARGET:
-        verdict = "refuted"
-    elif hits >= SHARE_TARGET * n:
-        verdict = "reproduced"
+        verdict = Verdict.refuted_on(readme_above)
+    elif ci.lo > SHARE_TARGET:
+        verdict = Verdict.REPRODUCED
     else:
-        verdict = "inconclusive"
+        verdict = Verdict.INCONCLUSIVE
     return cap(verdict, n), ci
 
 
-def epochs_verdict(claimed: Interval, epochs: list[float]) -> tuple[str, Interval, Interval]:
-    """'First epoch reaching X': the README's epoch (or stated range of epochs) against the seeds' range.
-    Reproduced when they overlap; refuted when the claim lies outside the seeds' range widened on each side by
-    `epochs_widening(n)` times its width (at least one epoch); inconclusive in between. Callers pass 'never' as
-    the epoch after the last, so it compares finitely."""
-    lo, hi = min(epochs), max(epochs)
-    width = max(1.0, hi - lo) * epochs_widening(len(epochs))
-    inner, outer = Interval(lo, hi), Interval(lo - width, hi + width)
+def epochs_verdict(claimed: Interval, epochs: list[float], censored_at: float | None = None,
+                   looks: int = 1) -> tuple[Verdict, Interval, Interval]:
+    """'First epoch reaching X': the README's epoch (or stated range of epochs) against the seeds' epochs.
+    Reproduced when it meets the seeds' range; refuted when it lies outside `epochs_prediction` (the 99% log-normal
+    prediction interval for one new run, per look of a seed ladder), on the side where the README's epoch lies
+    (above: a later epoch than the runs need); inconclusive in between. Callers pass 'never' as `censored_at`,
+    the epoch after the last."""
+    inner = Interval(min(epochs), max(epochs))
+    outer = epochs_prediction(epochs, censored_at, per_look(REFUTE_LEVEL, looks))
     if claimed.lo <= inner.hi and claimed.hi >= inner.lo:
-        verdict = "reproduced"
+        verdict = Verdict.REPRODUCED
     elif claimed.hi < outer.lo or claimed.lo > outer.hi:
-        verdict = "refuted"
+        verdict = Verdict.refuted_on(claimed.lo > outer.hi)
     else:
-        verdict = "inconclusive"
+        verdict = Verdict.INCONCLUSIVE
     return cap(verdict, len(epochs)), inner, outer
 
 
-def epochs_widening(n: int) -> float:
-    """How many ranges beyond the seeds' range a README's epoch must lie to be refuted: 3 at n = 3, 2 at n = 4,
-    1 from n = 5 on. Calibrated by simulation (tests/test_rules.py): a README run drawn from the seeds'
-    distribution (log-normal epochs-to-target, CV 0.2-0.6, or normal) is refuted in at most 5% of cases."""
-    return float(max(1, 6 - n))
+EPOCH_RESOLUTION = 1.0  # epochs are whole: a README's epoch is the ceiling of a continuous time to reach
+
+
+def epochs_prediction(epochs: list[float], censored_at: float | None, level: float) -> Interval:
+    """Where one new run's first epoch reaching X falls with probability `level`: epochs to a target are
+    log-normal across seeds (right-skewed, positive), so exp(mean log +- t_{df} * sd log * sqrt(1 + 1/n)), widened
+    by one epoch on each side for whole epochs. Its width shrinks with n (t and the sd settle), so its power grows
+    with the seeds, unlike a widened range. A seed that never reaches X (censored at `censored_at`) leaves the
+    upper tail unseen: no upper bound, so no later README epoch is refuted."""
+    n = len(epochs)
+    logs = [math.log(max(e, 1.0)) for e in epochs]
+    sd = statistics.stdev(logs) if n > 1 else 0.0
+    half = t_quantile(0.5 + level / 2, max(n - 1, 1)) * sd * math.sqrt(1.0 + 1.0 / n)
+    mean = statistics.fmean(logs)
+    censored = censored_at is not None and any(e >= censored_at for e in epochs)
+    return Interval(math.exp(mean - half) - EPOCH_RESOLUTION,
+                    math.inf if censored else math.exp(mean + half) + EPOCH_RESOLUTION)
+
+
+def curve_offsets(seed_curves: list[list[float]], readme: list[float], floors: list[float]) -> tuple[list[float], float]:
+    """A logged curve as one draw: at each logged epoch, the distance from the seeds' mean in units of that
+    epoch's sd (the seeds', never below the binomial floor), averaged over the epochs. Returns every seed's own
+    average (the seeds' spread of it carries how a run's epochs move together) and the README curve's. Judged
+    like one figure against the seeds' (`single_figure`): a curve offset at every epoch adds up, where the
+    per-point rule let each epoch's noise hide it."""
+    epochs = len(readme)
+    means = [statistics.fmean(c[e] for c in seed_curves) for e in range(epochs)]
+    sds = [max(statistics.stdev(c[e] for c in seed_curves) if len(seed_curves) > 1 else 0.0, floors[e], 1e-9)
+           for e in range(epochs)]
+
+    def offset(curve: list[float]) -> float:
+        return statistics.fmean((curve[e] - means[e]) / sds[e] for e in range(epochs))
+
+    return [offset(c) for c in seed_curves], offset(readme)
+
+
+def curve_verdict(seed_curves: list[list[float]], readme: list[float], floors: list[float],
+                  looks: int = 1) -> tuple[Verdict, Interval, Interval, float, list[float]]:
+    """The README curve's mean offset (`curve_offsets`) against the seeds' own, by the single-figure rule (their sd
+    with n - 1 df; the offsets are in sd units, so no floor; the 0.01 rounding term is negligible there)."""
+    offsets, offset = curve_offsets(seed_curves, readme, floors)
+    verdict, inner, outer = single_figure(offset, offsets, noise(offsets, None, 0.0), looks)
+    return verdict, inner, outer, offset, offsets
 
 
 def median(values: list[float]) -> float:
     return float(statistics.median(values))
 
 
-def cap(verdict: str, n: int) -> str:
+def cap(verdict: Verdict, n: int) -> Verdict:
     """Fewer than MIN_SEEDS_TO_REFUTE seeds refute nothing."""
-    return "inconclusive" if verdict == "refuted" and n < MIN_SEEDS_TO_REFUTE else verdict
+    return Verdict.INCONCLUSIVE if verdict.refuted and n < MIN_SEEDS_TO_REFUTE else verdict
 
 
 @dataclass(frozen=True)
@@ -162,15 +213,50 @@ class Paired:
     detectable: float      # half-width: the smallest difference this n tells from zero
     noise: Noise | None = None
 
-    def verdict(self, by: float) -> str:
+    def verdict(self, by: float) -> Verdict:
         """supported: the CI clears `by`; contradicted: it lies wholly below `by`; inconclusive otherwise."""
         if self.ci is None:
-            return "inconclusive"
+            return Verdict.INCONCLUSIVE
         if self.ci.lo > by:
-            return "supported"
+            return Verdict.SUPPORTED
         if self.ci.hi < by:
-            return "contradicted"
-        return "inconclusive"
+            return Verdict.CONTRADICTED
+        return Verdict.INCONCLUSIVE
+
+    def p_value(self, by: float) -> float | None:
+        """Two-sided p of 'the mean difference is `by`', on the scale and quantiles the interval uses (the paired
+        t with n - 1 df, or the floor's normal): p < 0.05 exactly when the 95% interval excludes `by`, so one
+        lesson alone is decided as before, and a family of lessons can be adjusted (`holm`). None: no interval."""
+        if self.ci is None or self.noise is None:
+            return None
+        se = self.sd / math.sqrt(self.n)
+        if se == 0:
+            return 1.0 if self.mean == by else 0.0
+        z = abs(self.mean - by) / se
+        tail = stats.norm.sf(z) if math.isinf(self.noise.df) else stats.t.sf(z, self.noise.df)
+        return float(min(1.0, 2.0 * tail))
+
+
+LESSON_FAMILY_ALPHA = 0.05  # familywise: the chance that a README gets any false supported/contradicted
+
+
+def lesson_alpha(looks: int = 1) -> float:
+    """The level a README's Holm-adjusted lesson p-values are held to at each look of a seed ladder."""
+    return 1.0 - per_look(1.0 - LESSON_FAMILY_ALPHA, looks)
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm's step-down adjusted p-values (Holm 1979, Scand. J. Statist. 6:65-70): sorted ascending, the i-th
+    smallest (from 0) is multiplied by m - i, made monotone, capped at 1. Rejecting where the adjusted p < alpha
+    keeps the chance of any false rejection in the family at most alpha, whatever the dependence between tests."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
 
 
 def paired(differences: list[float], floor: float = 0.0) -> Paired:
@@ -187,6 +273,51 @@ def paired(differences: list[float], floor: float = 0.0) -> Paired:
     sd = max(options, key=lambda o: t_quantile(0.975, o.df) * o.sigma)  # ties: the seeds
     half = t_quantile(0.975, sd.df) * sd.sigma / math.sqrt(n)
     return Paired(n, mean, sd.sigma, Interval(mean - half, mean + half), half, sd)
+
+
+EQUIVALENCE_CONFIDENCE = 0.90  # two one-sided tests at 5% each (Schuirmann 1987): the 90% interval inside +-delta
+POWER = 0.80                   # the power at which the difference a lesson's n detects is stated
+
+
+def interval_at(p: Paired, confidence: float) -> Interval | None:
+    """The lesson's interval at another confidence, on the same scale and quantiles as its 95% one."""
+    if p.ci is None or p.noise is None:
+        return None
+    half = t_quantile(0.5 + confidence / 2, p.noise.df) * p.sd / math.sqrt(p.n)
+    return Interval(p.mean - half, p.mean + half)
+
+
+def negligible(p: Paired, delta: float | None, looks: int = 1) -> bool:
+    """Two one-sided tests (Schuirmann 1987, J. Pharmacokin. Biopharm. 15:657-680): the difference is shown to lie
+    within +-delta, no effect worth the name, when its 90% interval (per look of a seed ladder) lies inside
+    (-delta, delta)."""
+    ci = interval_at(p, per_look(EQUIVALENCE_CONFIDENCE, looks))
+    return delta is not None and ci is not None and -delta < ci.lo and ci.hi < delta
+
+
+def detectable_with_power(p: Paired, power: float = POWER) -> float | None:
+    """The true difference this n finds (its 95% interval excludes zero) with probability `power`, at the scale
+    measured: (t_{0.975} + t_{power}) * sd / sqrt(n), the standard two-sided minimum detectable difference (NIST/
+    SEMATECH e-Handbook 7.2.2.2, with t for z). A property of the design, not of the observed difference."""
+    if p.ci is None or p.noise is None:
+        return None
+    df = p.noise.df
+    return (t_quantile(0.975, df) + t_quantile(power, df)) * p.sd / math.sqrt(p.n)
+
+
+def excluded_beyond(p: Paired) -> float | None:
+    """Differences larger than this in either direction lie outside the 95% interval: excluded at 95%."""
+    return None if p.ci is None else max(abs(p.ci.lo), abs(p.ci.hi))
+
+
+def one_pair_interval(p: Paired) -> Interval | None:
+    """Where the difference of ONE pair of single runs falls with 95% probability (the README printed one run of
+    each): the paired differences' own sd is a single pair's, so mean +- t_{0.975} * sd * sqrt(1 + 1/n), widened by
+    one test image for rounding."""
+    if p.ci is None or p.noise is None:
+        return None
+    half = t_quantile(0.975, p.noise.df) * p.sd * math.sqrt(1.0 + 1.0 / p.n) + ROUNDING
+    return Interval(p.mean - half, p.mean + half)
 
 
 MAX_PROJECTED_SEEDS = 1000  # beyond this, "more than 1,000": no audit on this project's machines trains that many

@@ -13,11 +13,29 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
+from harness import stats
 from harness.claims import ClaimResult, Evidence, OtherRun, judge_all
 from harness.results import SeedCurve
 from harness.specs import LoadedSpec
+from harness.verdict import Verdict
 
-STALE = "stale"
+STALE = Verdict.STALE
+
+
+def structure_of(loaded: LoadedSpec, known: dict[str, LoadedSpec] | None = None) -> dict:
+    """Evidence's structure fields: the spec, its shape plan, and a lookup of another spec's parameter count
+    (from `known`, else loaded from this spec's root; None where there is no such spec)."""
+    from harness.model import plan
+    from harness.specs import SpecError, find_spec
+
+    def parameters_of(spec_id: str) -> int | None:
+        try:
+            other = (known or {}).get(spec_id) or find_spec(spec_id, loaded.path.parent.parent)
+        except (SpecError, OSError):
+            return None
+        return planned_parameters(other)
+
+    return {"spec": loaded, "planned": plan(loaded.spec.architecture), "parameters_of": parameters_of}
 
 
 def planned_parameters(loaded: LoadedSpec) -> int:
@@ -59,6 +77,7 @@ class Run:
     epochs: int
     scope: tuple = (None,) * len(SCOPE)
     created: str = ""
+    looks: int = 1  # `--seeds auto`: the ladder's looks the seeds came from (recorded in the record's options)
 
     @property
     def full(self) -> bool:
@@ -67,8 +86,9 @@ class Run:
 
 def run_of_record(record: dict) -> Run:
     curves = [SeedCurve.from_json(c) for c in record.get("curves", [])]
+    options = record.get("options", {})
     return Run(record["spec"], record.get("device_kind", "?"), list(record.get("seeds", [])), curves,
-               int(record.get("epochs", 0)), scope_of(record.get("options", {})), record.get("created", ""))
+               int(record.get("epochs", 0)), scope_of(options), record.get("created", ""), int(options.get("looks", 1)))
 
 
 @dataclass
@@ -78,6 +98,7 @@ class Judge:
 
     specs: dict[str, LoadedSpec]
     runs: dict[tuple[str, str], Run] = field(default_factory=dict)
+    _families: dict[tuple, dict] = field(default_factory=dict)  # README -> its lessons' raw p (see in_family)
 
     @classmethod
     def from_records(cls, specs: list[LoadedSpec], records: list[dict]) -> Judge:
@@ -91,6 +112,13 @@ class Judge:
     def add(self, run: Run) -> None:
         """A fresh run (a newer one replaces an older one); only full runs enter the pooled noise scale."""
         self.runs[(run.spec_id, run.device_kind)] = run
+        self._families.clear()  # a lesson's p may change with any run of its README
+
+    def merge(self, runs: dict[tuple[str, str], Run]) -> None:
+        """Runs recorded meanwhile (by another worker), where this judge knows none of that spec and kind."""
+        for key, run in runs.items():
+            if key not in self.runs:
+                self.add(run)
 
     def evidence(self, loaded: LoadedSpec, run: Run | None, parameters: int | None = None) -> Evidence:
         kind = run.device_kind if run else None
@@ -105,10 +133,50 @@ class Judge:
 
         return Evidence(loaded.id, run.curves if run else None, run.epochs if run else loaded.spec.recipe.epochs,
                         planned_parameters(loaded) if parameters is None else parameters, neighbours, other,
-                        spec=loaded)
+                        run.looks if run else 1, **self.structure(loaded))
+
+    def structure(self, loaded: LoadedSpec) -> dict:
+        """What claims on the model's structure read (its layers, other specs' counts), for Evidence."""
+        return structure_of(loaded, self.specs)
 
     def judge(self, loaded: LoadedSpec, run: Run | None) -> list[ClaimResult]:
-        return judge_all(loaded.spec.claims, self.evidence(loaded, run))
+        results = judge_all(loaded.spec.claims, self.evidence(loaded, run))
+        claims = {c.claim_id: c for c in loaded.spec.claims}
+        return [self.in_family(loaded, claims[r.claim_id], r, run) for r in results]
+
+    def judge_claim(self, loaded: LoadedSpec, claim, run: Run | None) -> ClaimResult:
+        """One claim of a spec, judged now (a lesson: decided within its README's family)."""
+        return self.in_family(loaded, claim, claim.judge(self.evidence(loaded, run)), run)
+
+    def in_family(self, loaded: LoadedSpec, claim, result: ClaimResult, run: Run | None) -> ClaimResult:
+        """A lesson decided together with every lesson of its README (the spec folder): Holm's adjustment over
+        all of them, a lesson with no run or too few pairs counting with p = 1 (never decided, still counted, so
+        the family and its verdicts do not depend on what happens to be trained first). stats.holm; docs/verdicts.md."""
+        if not claim.in_family or run is None:
+            return result
+        family = self._family_p(loaded.slug, run)
+        family[(loaded.id, claim.claim_id)] = claim.family_p(result)  # this run's own judgement
+        keys = sorted(family)
+        adjusted = dict(zip(keys, stats.holm([family[k] for k in keys])))
+        return claim.decide_in_family(result, adjusted[(loaded.id, claim.claim_id)], len(keys), run.looks)
+
+    def _family_p(self, slug: str, run: Run) -> dict[tuple[str, str], float]:
+        """(spec id, claim id) -> raw p of every lesson in the README `slug`, from the runs known of `run`'s device
+        kind and scope (cached until a run is added)."""
+        key = (slug, run.device_kind, run.scope)
+        if key not in self._families:
+            family = {}
+            for loaded in sorted(self.specs.values(), key=lambda s: s.id):
+                if loaded.slug != slug:
+                    continue
+                mine = self.runs.get((loaded.id, run.device_kind))
+                usable_run = mine if mine is not None and mine.scope == run.scope else None
+                for claim in loaded.spec.claims:
+                    if claim.in_family:
+                        result = claim.judge(self.evidence(loaded, usable_run)) if usable_run else None
+                        family[(loaded.id, claim.claim_id)] = claim.family_p(result) if result else 1.0
+            self._families[key] = family
+        return dict(self._families[key])
 
     def judge_record(self, loaded: LoadedSpec, record: dict) -> list[ClaimResult] | str:
         """A record's claims judged now, or STALE when the spec's training changed since."""
@@ -124,8 +192,8 @@ def mark_failed_run(loaded: LoadedSpec, results: list[ClaimResult], outcome: str
     """A run that did not finish carries no verdict for its trained claims."""
     trained = {c.claim_id for c in loaded.spec.claims if c.trained}
     for r in results:
-        if r.claim_id in trained and r.verdict not in ("unverifiable", "not judged"):
-            r.verdict, r.detail = "error", f"run {outcome}: {error}"
+        if r.claim_id in trained and r.verdict not in (Verdict.UNVERIFIABLE, Verdict.NOT_JUDGED):
+            r.verdict, r.detail = Verdict.ERROR, f"run {outcome}: {error}"
 
 
 def newest_records(records: list[dict]) -> dict[str, list[dict]]:

@@ -30,18 +30,19 @@ def test_the_ladder_stops_at_the_cap(cap, ladder):
     assert Audit(device=torch.device("cpu"), seeds=3).next_seeds([0, 1, 2]) is None  # only with auto
 
 
-def fake_run(decided_at: int, calls: list):
+def fake_run(decided_at: int, calls: list, decided="refuted-above"):
     def run_and_judge(self, loaded, seeds):
         calls.append(list(seeds))
-        verdict = "reproduced" if len(seeds) >= decided_at else "inconclusive"
+        verdict = decided if len(seeds) >= decided_at else "inconclusive"
         run = SpecRun(loaded.id, list(seeds), [], [], 0.0, 1, {"device": "cpu"})
-        return run, [ClaimResult("final", "test_accuracy_final", "99%", None, verdict=verdict)]
+        claim = next(c for c in loaded.spec.claims if c.trained)  # the tiny spec's own trained claim
+        return run, [ClaimResult(claim.claim_id, claim.kind, "99%", None, verdict=verdict)]
     return run_and_judge
 
 
 @pytest.mark.parametrize(("decided_at", "cap", "asked"), [(3, 10, [3]), (5, 10, [3, 5]), (10, 10, [3, 5, 10]),
                                                          (10, 5, [3, 5])])
-def test_an_undecided_spec_gets_more_seeds_until_decided_or_capped(tmp_path, monkeypatch, decided_at, cap, asked):
+def test_an_undecided_spec_gets_more_seeds_until_refuted_or_capped(tmp_path, monkeypatch, decided_at, cap, asked):
     loaded = load_spec(write_tiny_specs(tmp_path / "specs" / "tiny") / "alpha.yaml")
     calls = []
     monkeypatch.setattr(Audit, "_run_and_judge", fake_run(decided_at, calls))
@@ -50,6 +51,24 @@ def test_an_undecided_spec_gets_more_seeds_until_decided_or_capped(tmp_path, mon
     assert [len(c) for c in calls] == asked
     assert run.seeds == list(range(asked[-1]))
     assert audit.reproduce(loaded)[0] is run  # judged once per session
+
+
+@pytest.mark.parametrize(("cap", "asked"), [(10, [3, 5, 10]), (5, [3, 5])])
+def test_reproduced_before_the_ladders_last_look_is_not_final(tmp_path, monkeypatch, cap, asked):
+    loaded = load_spec(write_tiny_specs(tmp_path / "specs" / "tiny") / "alpha.yaml")
+    calls = []
+    monkeypatch.setattr(Audit, "_run_and_judge", fake_run(3, calls, decided="reproduced"))
+    Audit(device=torch.device("cpu"), seeds="auto", max_seeds=cap).reproduce(loaded)
+    assert [len(c) for c in calls] == asked  # reproduced at 3 seeds: looked at again until the cap
+
+
+@pytest.mark.parametrize(("cap", "looks"), [(10, 3), (5, 2), (7, 3), (3, 1), (20, 4)])
+def test_the_ladders_looks_share_the_error(cap, looks):
+    from harness.audit import ladder_looks
+
+    assert ladder_looks(cap) == looks
+    assert Audit(device=torch.device("cpu"), seeds="auto", max_seeds=cap).looks == looks
+    assert Audit(device=torch.device("cpu"), seeds=10).looks == 1
 
 
 def test_auto_is_a_valid_option_value_and_nonsense_is_a_usage_error():
@@ -151,6 +170,7 @@ def test_the_plan_of_an_auto_sitting_follows_the_records_verdicts(tmp_path, beta
     # gamma: first no record at all, then a target one of three seeds meets (a minority, too few to refute)
     gamma_path.write_text(alpha.path.read_text().replace("band: [0, 100]", "band: [95.2, 100]"))
     gamma = load_spec(gamma_path)
+    alpha, beta = (without_own_target(s) for s in (alpha, beta))  # only the lesson asks alpha and beta for seeds
     results = tmp_path / "results"
     recorded(alpha, results, (95.0, 95.0, 95.0))
     recorded(beta, results, beta_finals)
@@ -160,6 +180,13 @@ def test_the_plan_of_an_auto_sitting_follows_the_records_verdicts(tmp_path, beta
     recorded(gamma, results, (95.0, 95.0, 95.5))
     assert len(auto_seeds(specs, load_records(results), "cpu", cap)[gamma.id]) == 5  # undecided own claim
     assert len(auto_seeds(specs, load_records(results), "cpu", 3)[gamma.id]) == 3  # at the cap
+
+
+def without_own_target(loaded):
+    """The spec without its always-met target (not final before the ladder's last look: it would grow the spec)."""
+    loaded.path.write_text(loaded.path.read_text().replace(
+        "  - {kind: test_accuracy_final, band: [0, 100], where: test, expect: inconclusive}\n", ""))
+    return load_spec(loaded.path)
 
 
 def test_harness_plan_prices_the_next_auto_sitting(tmp_path, capsys):
@@ -174,6 +201,8 @@ def test_harness_plan_prices_the_next_auto_sitting(tmp_path, capsys):
     out = capsys.readouterr().out
     assert out.startswith("--seeds auto:")
     rows = {line.split()[0]: line.split()[1:3] for line in out.splitlines() if line.startswith("tiny/")}
-    assert rows == {"tiny/alpha": ["5", "2"], "tiny/beta": ["5", "0"]}  # seeds, to train
+    # alpha: its own target and the undecided lesson, the ladder's next step; beta: its own target, reproduced at 5
+    # of the ladder's 10, is looked at again
+    assert rows == {"tiny/alpha": ["5", "2"], "tiny/beta": ["10", "5"]}  # seeds, to train
     with pytest.raises(SystemExit):
         main(args + ["--max-seeds", "auto"])

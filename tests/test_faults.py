@@ -115,14 +115,15 @@ def test_a_diverged_run_is_an_outcome_that_can_reproduce_a_claim(tmp_path, tiny_
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", lr=1e9)
     spec = specs / "alpha.yaml"
     spec.write_text(spec.read_text().replace(
-        "- {kind: test_accuracy_final, band: [0, 100], where: test, expect: reproduced}",
+        "- {kind: test_accuracy_final, band: [0, 100], where: test, expect: inconclusive}",
         "- {kind: does_not_converge, band: [0, 12], where: test, expect: reproduced}"))
     audit = Audit(device=torch.device("cpu"), results_dir=tmp_path / "r", train_subset=512)
     audit._mnist = tiny_mnist
     run, results = audit.reproduce(load_spec(spec))
     outcomes = [c.outcome for c in run.curves]
     assert "diverged" in outcomes and set(outcomes) <= {"diverged", "ok"}  # a seed may also just die (dead ReLUs)
-    assert {r.claim_id: r.verdict for r in results}["does-not-converge"] == "reproduced"
+    # two seeds, both not converged: the share's 90% interval (0.22-1) does not clear 1/2, so not yet decided
+    assert {r.claim_id: r.verdict for r in results}["does-not-converge"] == "inconclusive"
     record = json.loads((tmp_path / "r" / "records" / "tiny--alpha.cpu.json").read_text())
     assert record["curves"][outcomes.index("diverged")]["diverged_epoch"] == 1
 

@@ -27,7 +27,7 @@ SPEC = {
                "scheduler": {"type": "OneCycleLR", "max_lr": 0.1},
                "loss": {"type": "nll"}, "normalization": {"mean": 0.1307, "std": 0.3081},
                "augmentation": [{"random_rotation": {"degrees": 7}}]},
-    "claims": [{"kind": "parameters", "value": 1, "where": "test", "expect": "refuted"}],
+    "claims": [{"kind": "parameters", "value": 1, "where": "test", "expect": "refuted-below"}],
     "fidelity": {},
 }
 

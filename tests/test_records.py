@@ -42,7 +42,7 @@ def test_a_rerun_served_from_the_record_does_not_rewrite_it(tmp_path):
     assert path.read_text() == marked                          # nothing new: untouched
     write(loaded, results, run_of(loaded, "cache"))
     assert path.read_text() == marked
-    write(loaded, results, run_of(loaded, "record"), verdict="refuted")
+    write(loaded, results, run_of(loaded, "record"), verdict="refuted-above")
     assert path.read_text() == marked  # judged differently (an `expect:` edit): readers re-judge, the file stays
 
 

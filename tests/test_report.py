@@ -37,7 +37,7 @@ def test_report_lists_every_spec_with_measured_claims_and_curves(tmp_path):
     fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results")
     report = report_of(tmp_path, specs)
     assert "| alpha | test-accuracy-final | >= 0% | 3 of 3 seeds meet it (95.00 ± 0.00 (n=3)) | 0.00-100.00 | " \
-           "reproduced |" in report
+           "inconclusive |" in report  # 3 of 3: the share's 90% interval (0.37-1) does not clear 1/2
     assert "| beta | test-accuracy-final |" in report and "not run" in report   # no record: listed, not run
     assert "| alpha | parameters | 90 | 90 |" in report                         # counts from the spec's shape plan
     assert (tmp_path / "results" / "plots" / "tiny--alpha.cpu.png").stat().st_size > 1000
@@ -48,7 +48,8 @@ def test_stored_verdicts_are_never_shown_every_record_is_judged_now(tmp_path):
     fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results", stored_verdict="refuted")
     assert "| refuted" not in report_of(tmp_path, specs, html_too=False)
     spec = specs / "alpha.yaml"  # an edited claim takes effect without retraining (claims are not trained on)
-    spec.write_text(spec.read_text().replace("band: [0, 100]", "band: [99, 100]"))
+    spec.write_text(spec.read_text().replace("band: [0, 100], where: test, expect: inconclusive",
+                                              "band: [99, 100], where: test, expect: reproduced"))
     report = report_of(tmp_path, specs, html_too=False)
     assert "| alpha | test-accuracy-final | >= 99% | 0 of 3 seeds meet it" in report
     assert "inconclusive **(changed)**" in report
@@ -151,13 +152,13 @@ def test_expectations_are_rederived_from_records_and_rewritten_in_place(tmp_path
     fake_record(load_spec(alpha), tmp_path / "results", finals=(95.0,) * 5, stored_verdict="reproduced")
     found = changes(tmp_path / "results", specs_root=specs.parent)
     assert [(c.spec.id, c.claim_id, c.recorded, c.measured) for c in found] == [
-        ("tiny/alpha", "test-accuracy-final", "reproduced", "refuted")]
+        ("tiny/alpha", "test-accuracy-final", "inconclusive", "refuted-above")]
     before = alpha.read_text()
     write(found)
     after = alpha.read_text()
-    assert after == before.replace("band: [99, 100], where: test, expect: reproduced",
-                                   "band: [99, 100], where: test, expect: refuted")
-    assert load_spec(alpha).spec.claims[1].expect == "refuted"
+    assert after == before.replace("band: [99, 100], where: test, expect: inconclusive",
+                                   "band: [99, 100], where: test, expect: refuted-above")
+    assert load_spec(alpha).spec.claims[1].expect == "refuted-above"
     assert changes(tmp_path / "results", specs_root=specs.parent) == []
 
 
@@ -168,7 +169,7 @@ def test_a_train_test_gap_claim_gets_its_own_panel_zoomed_on_the_seeds_and_its_e
 
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha",))
     spec = specs / "alpha.yaml"
-    gap = "  - {kind: train_test_gap, epoch: 2, band: [-100, 0], where: test, expect: refuted}\n"
+    gap = "  - {kind: train_test_gap, epoch: 2, band: [-100, 0], where: test, expect: refuted-below}\n"
     spec.write_text(spec.read_text().replace("claims:\n", "claims:\n" + gap))
     loaded = load_spec(spec)
     marks = [m for c in loaded.spec.claims for m in c.marks(2)]

@@ -481,7 +481,8 @@ def test_claim_at_the_last_epoch_is_fine(folder):
 
 
 def test_duplicate_claim_ids(folder):
-    text = replaced(VALID, "fidelity:\n", "  - {kind: parameters, value: 651, where: text, expect: refuted}\nfidelity:\n")
+    claim = "  - {kind: parameters, value: 651, where: text, expect: refuted-below}\n"
+    text = replaced(VALID, "fidelity:\n", claim + "fidelity:\n")
     err = rejection(write(folder, "dupclaim", text))
     assert_problem(err, folder / "dupclaim.yaml", "claims[1].id", says="duplicate claim id 'parameters'")
 

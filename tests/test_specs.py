@@ -12,7 +12,7 @@ import torch
 from harness.claims import Evidence
 from harness.model import build_model, count_parameters, plan
 from harness.specs import SpecError, related_problems, with_overrides
-from harness.verdicts import planned_parameters
+from harness.verdicts import planned_parameters, structure_of
 
 
 def test_spec_is_valid(spec_entry):
@@ -36,7 +36,7 @@ def test_model_builds_and_runs(spec):
 
 def test_untrained_claim(untrained_claim, expect_verdict):
     loaded, claim = untrained_claim
-    evidence = Evidence(loaded.id, None, loaded.spec.recipe.epochs, planned_parameters(loaded), spec=loaded)
+    evidence = Evidence(loaded.id, None, loaded.spec.recipe.epochs, planned_parameters(loaded), **structure_of(loaded))
     expect_verdict(loaded.id, claim.judge(evidence))
 
 

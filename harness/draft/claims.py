@@ -16,6 +16,9 @@ from pydantic import TypeAdapter, ValidationError
 from harness.draft import figures as F
 from harness.draft.readme import Readme
 from harness.draft.repair import planned, suggestion
+from harness.verdict import Verdict
+
+EXPECT_REPRODUCED = Verdict.REPRODUCED.value  # `expect:` values are plain YAML strings
 
 _WHAT = {"statement": "", "table": "table row", "log": "training log", "torchsummary": "torchsummary total"}
 
@@ -103,7 +106,8 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
             matches = computed is not None and (abs(computed - value) <= 0.01 * value if approximate
                                                 else computed == value)
         if arch_fid is not None:
-            claim["expect"] = "reproduced" if matches else "refuted"
+            above = computed is None or (computed < rounded.args["band"][0] if rounded else value > computed)
+            claim["expect"] = EXPECT_REPRODUCED if matches else Verdict.refuted_on(above).value  # README's side
             if not matches and computed is None:
                 claim["note"] = (f"the layer list read for {m.label} is not one the harness builds "
                                  f"({plan.problem}): fix it, then compare with {group[0].text}")
@@ -116,11 +120,11 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
                 decisions.append(f"{m.label}: the layers read from {source} give {computed:,} parameters but the "
                                  f"README states {group[0].text}: record a finding")
         elif matches:
-            claim["expect"] = "reproduced"
+            claim["expect"] = EXPECT_REPRODUCED
             count_fid = {"level": "reconstructed", "assumption": f"the layers of {arch_source}",
                          "why": f"this section documents no layers; its stated count {group[0].text} equals theirs"}
         else:
-            claim["expect"] = "unverifiable"
+            claim["expect"] = Verdict.UNVERIFIABLE.value
             placeholder = f"{computed:,} parameters" if computed is not None else f"rejected: {plan.problem}"
             claim["note"] = (f"the draft has no layer list for {m.label} (its placeholder has "
                              f"{placeholder}): write its architecture, then expect reproduced")
@@ -138,7 +142,8 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
         lo, hi = b.args["band"]
         inside = computed is not None and lo <= computed <= hi
         known = arch_fid is not None or count_fid["level"] == "reconstructed"
-        claim["expect"] = ("reproduced" if inside else "refuted") if known else "unverifiable"
+        claim["expect"] = ((Verdict.REPRODUCED if inside else Verdict.refuted_on(computed is None or lo > computed))
+                           if known else Verdict.UNVERIFIABLE).value
         if not known:
             claim["note"] = f"the draft has no layer list for {m.label}: write it, then expect reproduced"
         if accepted(claim) and claim["id"] not in {c.get("id") for c in claims}:
@@ -146,7 +151,8 @@ def claims_for(readme: Readme, m, layers: list, epochs: int, shared_params: list
     for t in targets:
         kind = "test_accuracy_mean_last" if "epochs" in t.args else "test_accuracy_final"
         claim = {"id": f"target-{t.text}", "kind": kind, **({"epochs": t.args["epochs"]} if "epochs" in t.args else {}),
-                 "band": t.args["band"], "where": _where(readme, [t]) + " (the README's target)", "expect": "reproduced"}
+                 "band": t.args["band"], "where": _where(readme, [t]) + " (the README's target)",
+                 "expect": EXPECT_REPRODUCED}
         if claim["id"] not in {c.get("id") for c in claims} and t.args.get("epochs", 0) <= epochs:
             claims.append(claim)
     return claims, count_fid
@@ -173,19 +179,19 @@ def _curve(readme: Readme, m, figs: list[F.Figure]) -> list[dict]:
         where = f"{'training log' if m.curve.source == 'log' else 'epoch table'}, " \
                 f"{readme.where(m.curve.line)}, {len(test)} epochs"
         curve = {"kind": "test_accuracy_curve", "values": [f.value if f else None for f in test], "where": where,
-                 "expect": "reproduced"}
+                 "expect": EXPECT_REPRODUCED}
         if accepted(curve):
             out.append(curve)
         else:
             for f in known[:-1] if last is not None else known:
                 out.append({"kind": "test_accuracy_at_epoch", "epoch": f.args["epoch"], "value": f.value,
                             "where": readme.where(f.line, "training log" if m.curve.source == "log" else "epoch table"),
-                            "expect": "reproduced"})
+                            "expect": EXPECT_REPRODUCED})
     train = [f for f in m.curve.train if f is not None]
     if train and m.curve.train[-1] is not None:
         f = m.curve.train[-1]
         figs.append(F.Figure("train_accuracy_final", f.value, f.text, f.line, m.curve.source))
-    if train and accepted({"kind": "train_accuracy_peak", "value": 50.0, "where": "x", "expect": "reproduced"}):
+    if train and accepted({"kind": "train_accuracy_peak", "value": 50.0, "where": "x", "expect": EXPECT_REPRODUCED}):
         best = max(train, key=lambda f: f.value)
         figs.append(F.Figure("train_accuracy_peak", best.value, best.text, best.line, m.curve.source))
     return out
@@ -240,7 +246,7 @@ def _accuracy_claims(readme: Readme, m, figs: list[F.Figure], epochs: int, decis
         if ident in ids:
             claim = {"id": f"{ident}-{'above-' + group[0].text if band else len(ids) + 1}", **claim}
         claim["where"] = _where(readme, group)
-        claim["expect"] = "reproduced"
+        claim["expect"] = EXPECT_REPRODUCED
         if not accepted(claim):
             decisions.append(f"{m.label}: {kind} {group[0].text} not written (this schema does not take it)")
             continue

@@ -132,6 +132,7 @@ class _Measure(Strict):
 
     panel: ClassVar[str | None] = "test"  # the plot panel of its per-epoch series (harness/report.py PANELS)
     unit: ClassVar[str] = "%"
+    axis: ClassVar[str] = "%"  # the report's axis and difference unit: "%" (differences in pp), "pp" or "epochs"
     images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
 
     def measure(self, curve: SeedCurve, epochs: int) -> float:
@@ -248,6 +249,7 @@ class TestSpreadMeasure(_Measure):
 
     kind: Literal["test_accuracy_spread"]
     unit: ClassVar[str] = " pp"
+    axis: ClassVar[str] = "pp"
     panel: ClassVar[str | None] = None  # a range over epochs: no per-epoch series to draw it beside
     from_: PosInt = Field(alias="from")
     to: PosInt
@@ -308,6 +310,7 @@ class TrainTestGapMeasure(_Measure):
 
     kind: Literal["train_test_gap"]
     unit: ClassVar[str] = " pp"
+    axis: ClassVar[str] = "pp"
     panel: ClassVar[str] = "gap"  # plotted as its own series: train minus test per epoch
     epoch: PosInt
 
@@ -326,6 +329,7 @@ class FirstEpochMeasure(_Measure):
 
     kind: Literal["first_epoch_reaching"]
     unit: ClassVar[str] = ""
+    axis: ClassVar[str] = "epochs"
     images: ClassVar[int | None] = None
     threshold: Percent
 

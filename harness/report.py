@@ -419,7 +419,7 @@ def write_report(results_dir: Path | str = Path("results"), specs_root=None, htm
 
         written.append(results_dir / "report.html")
         atomic_write_text(written[2], render_html(by_source, errors, by_spec, spec_plots, plots,
-                                                  None if changes is None else render_diff(changes)))
+                                                  None if changes is None else render_diff(changes), results_dir))
     return written
 
 

@@ -8,6 +8,8 @@ the same, unfiltered. Every string from a spec or record goes through html.escap
 from __future__ import annotations
 
 import html
+import struct
+from pathlib import Path
 
 from harness.report import (
     CLAIM,
@@ -37,13 +39,26 @@ from harness.report_verdicts import VERDICTS, count_cell, legend, order, style
 
 esc = html.escape
 
+
+def _img(folder: Path | None, src: str, alt: str) -> str:
+    """An image shown at half its pixel size: 2x plots stay sharp on high-DPI screens and normal-sized elsewhere."""
+    size = ""
+    path = (folder / src) if folder else None
+    if path is not None and path.is_file():
+        head = path.read_bytes()[:24]
+        if head[:8] == b"\x89PNG\r\n\x1a\n":
+            width = struct.unpack(">I", head[16:20])[0]
+            size = f" width='{width // 2}'"
+    return f"<img src='{esc(src)}' alt='{esc(alt)}'{size}>"
+
 STYLE = """
 body{font:14px/1.45 system-ui,sans-serif;margin:1.5em auto;max-width:1250px;padding:0 1em;color:#1f2328}
 table{border-collapse:collapse;margin:.4em 0 1.2em}td,th{border:1px solid #d0d7de;padding:3px 7px;font-size:12.5px;
 vertical-align:top;text-align:left}th{background:#f6f8fa}td.n{text-align:right;font-variant-numeric:tabular-nums}
 .summary td,.summary th{text-align:center}.summary td:first-child{text-align:left}
 .verdict{font-weight:600;white-space:nowrap}.note{color:#57606a;font-size:11.5px}.changed{color:#b00}
-details summary{cursor:pointer;color:#0969da;font-size:11.5px}details div{max-width:34em;font-size:11.5px}
+.summary td{white-space:nowrap}.summary td:first-child{white-space:normal}
+details summary{white-space:nowrap;cursor:pointer;color:#0969da;font-size:11.5px}details div{max-width:34em;font-size:11.5px}
 img{max-width:100%;display:block;margin:.3em 0 1em}nav#filters{position:sticky;top:0;background:#fff;
 padding:.4em 0;border-bottom:1px solid #d0d7de;z-index:1;font-size:12.5px}nav#filters label{margin-right:.7em}
 .sw{display:inline-block;width:.9em;height:.9em;border-radius:2px;vertical-align:-1px;margin-right:.25em}
@@ -71,7 +86,8 @@ FILTER_JS = """
 
 
 def render_html(by_source, errors, by_spec, spec_plots: dict[str, list[str]], plots: dict,
-                changes: list[str] | None = None) -> str:
+                changes: list[str] | None = None, folder: Path | None = None) -> str:
+    """The page; `folder` (results/) is where the plots are read for their size: drawn at 2x, shown at half."""
     made, machines = provenance(by_spec)
     seen = {r["verdict"] for items in by_source.values() for item in items for r in item.rows}
     parts = ["<!doctype html><html lang='en'><meta charset='utf-8'>",
@@ -85,7 +101,7 @@ def render_html(by_source, errors, by_spec, spec_plots: dict[str, list[str]], pl
                      else "<p>Nothing changed.</p>")
     parts.append(f"<details><summary>Verdict rules</summary><div>{esc(VERDICT_RULE)}.</div></details>")
     for slug in sorted(by_source):
-        parts += _readme_section(slug, by_source[slug], spec_plots, plots)
+        parts += _readme_section(slug, by_source[slug], spec_plots, plots, folder)
     if errors:
         parts.append("<h2 id='errors'>Specs that failed to load</h2><pre>" + esc("\n".join(map(str, errors)))
                      + "</pre>")
@@ -171,7 +187,7 @@ def _tr(row: dict) -> str:
     return f"<tr class='v-{esc(anchor(row['verdict']))}' data-verdict='{esc(row['verdict'])}'>"
 
 
-def _readme_section(slug: str, items, spec_plots, plots) -> list[str]:
+def _readme_section(slug: str, items, spec_plots, plots, folder: Path | None) -> list[str]:
     info = items[0].spec.source_info
     out = [f"<section id='{esc(anchor(slug))}' data-readme='{esc(anchor(slug))}'>",
            f"<h2>{esc(slug)}: {esc(title_of(items))}</h2>",
@@ -193,16 +209,16 @@ def _readme_section(slug: str, items, spec_plots, plots) -> list[str]:
         if any(_seeds_text(r) != "-" for _, r in stories):
             out.append(f"<p class='note'>{esc(SEEDS_NOTE)}</p>")
         if ("comparisons", slug) in plots:
-            out.append(f"<img src='{esc(plots[('comparisons', slug)])}' alt='{esc(slug)} lessons'>")
+            out.append(_img(folder, plots[("comparisons", slug)], f"{slug} lessons"))
     if ("dots", slug) in plots:
         out.append(f"<h3 id='{esc(anchor(slug))}-figures'>Single-number claims</h3>"
-                   f"<img src='{esc(plots[('dots', slug)])}' alt='{esc(slug)} single-number claims'>")
+                   + _img(folder, plots[("dots", slug)], f"{slug} single-number claims"))
     for item in items:
-        out += _spec_section(item, spec_plots)
+        out += _spec_section(item, spec_plots, folder)
     return out + ["</section>"]
 
 
-def _spec_section(item, spec_plots) -> list[str]:
+def _spec_section(item, spec_plots, folder: Path | None) -> list[str]:
     spec = item.spec
     out = [f"<section class='spec' id='{esc(item.anchor)}'><h3>{esc(spec.name)}: {esc(spec.spec.title)}</h3>",
            f"<p class='meta'>Run: {esc(item.runs())}. Fidelity: {esc(_fidelity_summary(spec))}.</p>"]
@@ -218,5 +234,5 @@ def _spec_section(item, spec_plots) -> list[str]:
     for f in spec.spec.findings:
         out.append(f"<p><b>finding {esc(f.id)}</b> ({esc(f.kind.replace('_', ' '))}): {esc(f.summary)}</p>")
     for png in spec_plots.get(spec.id, []):
-        out.append(f"<img src='{esc(png)}' alt='{esc(spec.id)} curves'>")
+        out.append(_img(folder, png, f"{spec.id} curves"))
     return out + ["</section>"]

@@ -21,7 +21,7 @@ from harness.claims import Mark
 from harness.report_verdicts import style
 
 DPI = 180  # 2x the 90 dpi of a 8.2-inch figure shown about 740 px wide: sharp on high-DPI screens
-NO_MATHTEXT = {"text.parse_math": False, "text.usetex": False}
+NO_MATHTEXT = {"text.parse_math": False, "text.usetex": False, "font.size": 9}
 OPEN = 99.99  # band edges at or beyond +-100 are open ends ("at least"): never zoomed on
 SEEDS = "#4a6fa5"  # the seeds' own data (not a verdict colour)
 
@@ -106,7 +106,7 @@ def plot_record(record: dict, spec, out: Path, results=None) -> Path | None:
                              fontsize=9)
         fig.tight_layout()
         fig.legend(list(handles.values()), list(handles), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2,
-                   fontsize=7, frameon=False)
+                   fontsize=8, frameon=False)
         _save(fig, out)
         plt.close(fig)
     return out
@@ -151,16 +151,16 @@ def _draw_mark(ax, m: Mark, result, label: str, handles: dict) -> list[float]:
         return [m.ys[0]]
     # a figure at one epoch (point) or over epochs (line): its 95% interval as a bar, its 99% as a thin line
     x0, x1 = (m.xs[0], m.xs[0]) if m.style == "point" else (m.xs[0], m.xs[1])
-    mid = (x0 + x1) / 2
+    at = x1  # the figure is known at the end of its span (a peak, the mean of the last epochs)
     outer = extra.get("refuted_outside")
     if outer:
-        ax.vlines(mid, outer[0], outer[1], colors=colour, lw=0.8)
+        ax.vlines(at, outer[0], outer[1], colors=colour, lw=0.8)
     if band:
-        ax.vlines(mid, band[0], band[1], colors=colour, lw=4, alpha=0.4)
+        ax.vlines(at, band[0], band[1], colors=colour, lw=4, alpha=0.4)
     if m.style == "point":
         h = ax.plot([x0], [m.ys[0]], marker="D", ms=6, ls="none", color=colour, mec="black", mew=0.5)[0]
     else:
-        h = ax.hlines(m.ys[0], x0 - 0.3, x1 + 0.3, colors=colour, lw=2)
+        h = ax.hlines(m.ys[0], x0 - 0.3, x1 + 0.3, colors=colour, lw=1.3)
     handles.setdefault(label, h)
     return _finite([m.ys[0], *(band or []), *(outer or []), *(result.values if result else [])])
 
@@ -218,25 +218,28 @@ def plot_dots(slug: str, items, out: Path) -> Path | None:
         return None
     plt = _pyplot()
     with plt.rc_context(NO_MATHTEXT):
-        fig, axes = plt.subplots(len(rows), 1, figsize=(8.2, 0.42 * len(rows) + 0.6), squeeze=False)
+        fig, axes = plt.subplots(len(rows), 1, figsize=(8.2, 0.46 * len(rows) + 0.6), squeeze=False)
         for ax, (item, r, claim) in zip(axes[:, 0], rows):
             colour = style(r["verdict"]).colour
             values = _finite(r["values"])
             extra = r.get("extra") or {}
             band, outer = r.get("band"), extra.get("refuted_outside")
-            xs = list(values)
+            claimed = getattr(claim, "value", None)
+            xs = list(values) + ([] if claimed is None else [float(claimed)])
             if outer:
                 ax.hlines(0, outer[0], outer[1], colors=colour, lw=1)
                 xs += outer
-            if band:
-                ax.hlines(0, max(band[0], -OPEN - 1), min(band[1], OPEN + 1), colors=colour, lw=7, alpha=0.35)
-                xs += _finite(band)
+            if band:  # a target's open end (">= 99.4" is [99.4, 100]) stops at the axis, not at 100
+                is_open = [abs(abs(v) - 100.0) < 1e-9 for v in band]
+                xs += [v for v, o in zip(band, is_open) if not o]
+                lo, hi = min(xs), max(xs)
+                pad = max(0.05, 0.1 * (hi - lo))
+                ax.hlines(0, lo - pad if is_open[0] else band[0], hi + pad if is_open[1] else band[1],
+                          colors=colour, lw=7, alpha=0.35)
             jitter = [((i % 5) - 2) * 0.06 for i in range(len(values))]
             ax.plot(values, jitter, "o", ms=3, color=SEEDS, alpha=0.8)
-            claimed = getattr(claim, "value", None)
             if claimed is not None:
                 ax.plot([claimed], [0], "D", ms=7, color=colour, mec="black", mew=0.6)
-                xs.append(float(claimed))
             lo, hi = min(xs), max(xs)
             pad = max(0.05, 0.1 * (hi - lo))
             ax.set_xlim(lo - pad, hi + pad)
@@ -244,11 +247,11 @@ def plot_dots(slug: str, items, out: Path) -> Path | None:
             ax.set_yticks([])
             unit = "epochs" if getattr(claim, "axis", "%") == "epochs" else claim.axis
             ax.set_ylabel(short(f"{item.spec.name}: {r['claim_id']}", 40), rotation=0, ha="right", va="center",
-                          fontsize=7)
+                          fontsize=8)
             ax.text(1.01, 0.5, short(f"{r['claimed']} ({r['verdict']})", 44), transform=ax.transAxes,
-                    fontsize=7, va="center", color=colour)
-            ax.tick_params(axis="x", labelsize=6, pad=1)
-            ax.set_xlabel(unit, fontsize=6, labelpad=0)
+                    fontsize=8, va="center", color=colour)
+            ax.tick_params(axis="x", labelsize=7, pad=1)
+            ax.set_xlabel(unit, fontsize=7, labelpad=0)
             ax.xaxis.set_label_coords(1.0, -0.05)
             ax.grid(axis="x", alpha=0.3)
         axes[0, 0].set_title(plain(f"{slug}: single-number claims (dots: seeds; bar: the interval the verdict "
@@ -300,7 +303,7 @@ def plot_comparisons(slug: str, stories, out: Path) -> Path | None:
             _symlog_if_squashed(ax, xs)
             ax.axvline(0, color="grey", lw=0.6)
             ax.set_yticks(range(len(rows)))
-            ax.set_yticklabels([_lesson_label(item, r) for item, r in rows], fontsize=7)
+            ax.set_yticklabels([_lesson_label(item, r) for item, r in rows], fontsize=8)
             ax.set_ylim(len(rows) - 0.5, -0.5)
             ax.set_xlabel(f"difference, this - other ({unit})", fontsize=8)
             ax.grid(axis="x", alpha=0.3)

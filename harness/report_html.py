@@ -214,11 +214,12 @@ def _readme_section(slug: str, items, spec_plots, plots, folder: Path | None) ->
         out.append(f"<h3 id='{esc(anchor(slug))}-figures'>Single-number claims</h3>"
                    + _img(folder, plots[("dots", slug)], f"{slug} single-number claims"))
     for item in items:
-        out += _spec_section(item, spec_plots, folder)
+        dots = f"{anchor(slug)}-figures" if ("dots", slug) in plots else None
+        out += _spec_section(item, spec_plots, folder, dots)
     return out + ["</section>"]
 
 
-def _spec_section(item, spec_plots, folder: Path | None) -> list[str]:
+def _spec_section(item, spec_plots, folder: Path | None, dots: str | None = None) -> list[str]:
     spec = item.spec
     out = [f"<section class='spec' id='{esc(item.anchor)}'><h3>{esc(spec.name)}: {esc(spec.spec.title)}</h3>",
            f"<p class='meta'>Run: {esc(item.runs())}. Fidelity: {esc(_fidelity_summary(spec))}.</p>"]
@@ -235,4 +236,7 @@ def _spec_section(item, spec_plots, folder: Path | None) -> list[str]:
         out.append(f"<p><b>finding {esc(f.id)}</b> ({esc(f.kind.replace('_', ' '))}): {esc(f.summary)}</p>")
     for png in spec_plots.get(spec.id, []):
         out.append(_img(folder, png, f"{spec.id} curves"))
+    if item.records and not spec_plots.get(spec.id) and dots:  # one epoch: no curve to draw
+        out.append(f"<p class='note'>One epoch per seed, no curve: its figures are in the "
+                   f"<a href='#{esc(dots)}'>single-number plot</a> above.</p>")
     return out + ["</section>"]

@@ -237,9 +237,9 @@ def plot_dots(slug: str, items, out: Path) -> Path | None:
                 ax.hlines(0, lo - pad if is_open[0] else band[0], hi + pad if is_open[1] else band[1],
                           colors=colour, lw=7, alpha=0.35)
             jitter = [((i % 5) - 2) * 0.06 for i in range(len(values))]
-            ax.plot(values, jitter, "o", ms=3, color=SEEDS, alpha=0.8)
-            if claimed is not None:
-                ax.plot([claimed], [0], "D", ms=7, color=colour, mec="black", mew=0.6)
+            if claimed is not None:  # under the seeds: a README figure among them must not hide them
+                ax.plot([claimed], [0], "D", ms=7, color=colour, mec="black", mew=0.6, alpha=0.85, zorder=2)
+            ax.plot(values, jitter, "o", ms=3, color=SEEDS, alpha=0.8, zorder=3)
             lo, hi = min(xs), max(xs)
             pad = max(0.05, 0.1 * (hi - lo))
             ax.set_xlim(lo - pad, hi + pad)

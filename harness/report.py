@@ -236,6 +236,16 @@ def _seeds_text(row: dict) -> str:
     return f"~{needed:,}" if needed else f"> {MAX_PROJECTED_SEEDS:,}"
 
 
+def decide_text(row: dict) -> str:
+    """Beside an undecided lesson's verdict: how many paired seeds would decide it ('' when it is decided)."""
+    seeds = _seeds_text(row)
+    if seeds == "-":
+        return ""
+    if seeds.startswith("never"):
+        return "no number of seeds would decide it (every pair tied)"
+    return f"{seeds} seeds would decide"
+
+
 def _readme_text(row: dict) -> str:
     readme = (row.get("extra") or {}).get("readme")
     return readme_pair(*readme) if readme else "-"
@@ -351,8 +361,8 @@ def _lessons_md(items: list[SpecReport], plot: str | None) -> list[str]:
              "iteration minus the other, so a lesson claiming 'lower' needs a negative one.", "",
              "| lesson | README | measured difference [95% CI] | n | verdict |", "|---|---|---|--:|---|"]
     for item, r in stories:
-        seeds = _seeds_text(r)
-        verdict = _verdict_md(r) + (f"; {seeds} seeds would decide" if seeds != "-" else "")
+        decide = decide_text(r)
+        verdict = _verdict_md(r) + (f"; {decide}" if decide else "")
         lines.append(f"| {md(lesson_text(item, r))} | {md(_readme_text(r))} | {md(_difference_text(r, unit_of(item, r)))}"
                      f" | {len((r.get('extra') or {}).get('common_seeds') or [])} | {verdict} |")
     if any(_seeds_text(r) != "-" for _, r in stories):

@@ -25,6 +25,7 @@ from harness.report import (
     anchor,
     column_title,
     counts,
+    decide_text,
     lesson_text,
     provenance,
     single_rows,
@@ -200,11 +201,10 @@ def _readme_section(slug: str, items, spec_plots, plots, folder: Path | None) ->
                    "'lower' needs a negative one.</p><table><tr><th>lesson</th><th>README</th><th>measured difference "
                    "[95% CI]</th><th>n</th><th>verdict</th><th>why</th></tr>")
         for item, r in stories:
-            seeds = _seeds_text(r)
             out.append(f"{_tr(r)}<td>{esc(lesson_text(item, r))}</td><td>{esc(_readme_text(r))}</td>"
                        f"<td>{esc(_difference_text(r, unit_of(item, r)))}</td>"
                        f"<td class='n'>{len((r.get('extra') or {}).get('common_seeds') or [])}</td>"
-                       + _verdict_cell(r, f"{seeds} seeds would decide" if seeds != "-" else "") + _why(r) + "</tr>")
+                       + _verdict_cell(r, decide_text(r)) + _why(r) + "</tr>")
         out.append("</table>")
         if any(_seeds_text(r) != "-" for _, r in stories):
             out.append(f"<p class='note'>{esc(SEEDS_NOTE)}</p>")

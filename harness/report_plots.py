@@ -217,6 +217,7 @@ def plot_dots(slug: str, items, out: Path) -> Path | None:
     if not rows:
         return None
     plt = _pyplot()
+    from matplotlib.ticker import MaxNLocator
     with plt.rc_context(NO_MATHTEXT):
         fig, axes = plt.subplots(len(rows), 1, figsize=(8.2, 0.46 * len(rows) + 0.6), squeeze=False)
         for ax, (item, r, claim) in zip(axes[:, 0], rows):
@@ -241,11 +242,14 @@ def plot_dots(slug: str, items, out: Path) -> Path | None:
                 ax.plot([claimed], [0], "D", ms=7, color=colour, mec="black", mew=0.6, alpha=0.85, zorder=2)
             ax.plot(values, jitter, "o", ms=3, color=SEEDS, alpha=0.8, zorder=3)
             lo, hi = min(xs), max(xs)
-            pad = max(0.05, 0.1 * (hi - lo))
+            epochs = getattr(claim, "axis", "%") == "epochs"
+            pad = max(0.6 if epochs else 0.05, 0.1 * (hi - lo))  # epochs: at least one whole epoch either side
             ax.set_xlim(lo - pad, hi + pad)
+            if epochs:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
             ax.set_ylim(-0.5, 0.5)
             ax.set_yticks([])
-            unit = "epochs" if getattr(claim, "axis", "%") == "epochs" else claim.axis
+            unit = getattr(claim, "axis", "%")
             ax.set_ylabel(short(f"{item.spec.name}: {r['claim_id']}", 40), rotation=0, ha="right", va="center",
                           fontsize=8)
             ax.text(1.01, 0.5, short(f"{r['claimed']} ({r['verdict']})", 44), transform=ax.transAxes,

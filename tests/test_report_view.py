@@ -145,3 +145,24 @@ def test_an_older_results_folder_without_summary_json_is_judged_from_its_records
     (tmp_path / "results" / "summary.json").unlink()
     data = load_summary_of(Path(tmp_path / "results"), specs.parent)
     assert data["readmes"]["tiny"]["counts"]["lessons"] == {"inconclusive": 1}
+
+
+def test_new_and_unknown_verdicts_render_in_both_pages(tmp_path):
+    from harness.report import build_tables, decide_text, render_markdown
+    from harness.report_html import render_html
+
+    specs, _ = lesson_results(tmp_path)
+    by_source, errors, by_spec = build_tables(specs.parent, tmp_path / "results")
+    rows = {r["claim_id"]: r for r in by_source["tiny"][0].rows}  # alpha
+    rows["test-accuracy-final"]["verdict"] = "refuted-above"      # the verdicts branch's values
+    rows["alpha-beats-beta"]["verdict"] = "wobbly"                # a value no table knows
+    rows["alpha-beats-beta"]["baseline_mismatch"] = True
+    report = render_markdown(by_source, errors, by_spec)
+    page = render_html(by_source, errors, by_spec, {}, {})
+    assert "| README | reproduced | refuted | inconclusive claims | unverifiable | supported | contradicted | " \
+           "negligible | inconclusive lessons | wobbly |" in report
+    assert "| [tiny](#tiny) | 3 | 1 (1 above) | 0 | 2 | 0 | 0 | 0 | 0 | 1 |" in report
+    assert "baseline differs from the README's" in report and "baseline differs" in page
+    assert "data-column='wobbly' data-count='1'" in page and "tr.v-wobbly td{" in page
+    tied = {"verdict": "inconclusive", "extra": {"ci": [0.0, 0.0], "difference": 0.0}}
+    assert decide_text(tied) == "no number of seeds would decide it (every pair tied)"

@@ -28,6 +28,7 @@ from harness.verdict import Verdict
 PROJECT = Path(__file__).resolve().parent  # the hooks below touch this project's tests only
 
 TIERS = ("smoke", "reproduce")
+OPT_IN = ("browser",)  # markers whose tests run only when named in -m (they need a program the suite does not)
 
 
 def pytest_addoption(parser, pluginmanager):
@@ -126,12 +127,16 @@ def pytest_generate_tests(metafunc):
 
 
 def pytest_collection_modifyitems(config, items):
-    """Tier tests of this project run only when their tier is asked for (--smoke, --reproduce, or named in -m)."""
+    """Tier tests of this project run only when their tier is asked for (--smoke, --reproduce, or named in -m);
+    opt-in tests (browser) only when named in -m."""
     keep, drop = [], []
     for item in items:
         ours = Path(str(item.path)).is_relative_to(PROJECT)
         tiers = [t for t in TIERS if ours and item.get_closest_marker(t)]
-        (keep if all(_tier_enabled(config, t) for t in tiers) else drop).append(item)
+        opt_in = [m for m in OPT_IN if ours and item.get_closest_marker(m)]
+        wanted = all(_tier_enabled(config, t) for t in tiers) and all(
+            m in (config.getoption("markexpr") or "") for m in opt_in)
+        (keep if wanted else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
@@ -280,6 +285,6 @@ def pytest_sessionfinish(session, exitstatus):
         return
     if not _tier_enabled(config, "reproduce") or not _collected:
         return
-    from harness.report import write_report
+    from harness.report_write import write_report
 
     write_report(results_dir(config), specs_root=config.getoption("specs"))

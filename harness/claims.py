@@ -138,6 +138,7 @@ class _Measure(Strict):
 
     panel: ClassVar[str | None] = "test"  # the plot panel of its per-epoch series (harness/report.py PANELS)
     unit: ClassVar[str] = "%"
+    axis: ClassVar[str] = "%"  # the report's axis and difference unit: "%" (differences in pp), "pp" or "epochs"
     images: ClassVar[int | None] = stats.TEST_IMAGES  # the binomial floor's sample size; None: no floor
     better: ClassVar[str | None] = "higher"  # which way the measure improves (None: neither): what a miss's side means
     # a lesson's difference inside +-this is no effect worth the name (docs/verdicts.md, 'negligible'): 0.1 pp is
@@ -265,6 +266,7 @@ class TestSpreadMeasure(_Measure):
 
     kind: Literal["test_accuracy_spread"]
     unit: ClassVar[str] = " pp"
+    axis: ClassVar[str] = "pp"
     panel: ClassVar[str | None] = None  # a range over epochs: no per-epoch series to draw it beside
     better: ClassVar[str | None] = "lower"  # a steadier curve
     from_: PosInt = Field(alias="from")
@@ -326,6 +328,7 @@ class TrainTestGapMeasure(_Measure):
 
     kind: Literal["train_test_gap"]
     unit: ClassVar[str] = " pp"
+    axis: ClassVar[str] = "pp"
     panel: ClassVar[str] = "gap"  # plotted as its own series: train minus test per epoch
     better: ClassVar[str | None] = None  # a gap is neither good nor bad in itself: its side is stated literally
     epoch: PosInt
@@ -345,6 +348,7 @@ class FirstEpochMeasure(_Measure):
 
     kind: Literal["first_epoch_reaching"]
     unit: ClassVar[str] = ""
+    axis: ClassVar[str] = "epochs"
     images: ClassVar[int | None] = None
     better: ClassVar[str | None] = "lower"  # sooner
     negligible_delta: ClassVar[float] = 1.0  # one epoch: the measure's resolution, no README reports less
@@ -1079,7 +1083,6 @@ class Comparison(_Claim):
         if verdict == Verdict.INCONCLUSIVE and decidable and not identical and stats.negligible(
                 p, self.metric.negligible_delta, evidence.looks):
             verdict = Verdict.NEGLIGIBLE
-        needed = None if identical else stats.seeds_to_decide(p, self.by)  # kept for report.py until it moves on
         rule = self._rule(p, evidence.spec_id, other_id)
         one_pair = "" if identical else self._one_pair(p, sign)
         if identical:  # the same computation: the claimed difference is exactly zero, not noise
@@ -1104,7 +1107,7 @@ class Comparison(_Claim):
                    "negligible": decidable and not identical and stats.negligible(p, self.metric.negligible_delta,
                                                                                  evidence.looks),
                    "detectable_80": stats.detectable_with_power(p), "excluded_beyond": stats.excluded_beyond(p),
-                   "one_pair": one_pair, "seeds_to_decide": needed})
+                   "one_pair": one_pair})
 
 
 def is_comparison(row: dict) -> bool:

@@ -22,6 +22,8 @@ def add_commands(sub) -> None:
     p.add_argument("--results", type=Path, default=Path("results"))
     p.add_argument("--specs", type=Path, default=None, help="spec folder (default: specs/)")
     p.add_argument("--no-html", action="store_true")
+    p.add_argument("--against", type=Path, default=None, metavar="OLD_RESULTS_DIR",
+                   help="list every claim and lesson whose verdict, n or interval changed since these results")
     p.set_defaults(func=cmd_report)
 
     p = sub.add_parser("expect", help="claims whose measured verdict differs from the spec's `expect`")
@@ -101,10 +103,21 @@ def provenance(trained_with: list[dict]) -> str:
 
 
 def cmd_report(args) -> int:
-    from harness.report import write_report
+    from harness.report_write import write_report
+    from harness.terminal import safe
 
-    for path in write_report(args.results, specs_root=args.specs, html_too=not args.no_html):
+    if args.against is not None and not args.against.is_dir():
+        print(f"--against {args.against}: no such results folder", file=sys.stderr)
+        return 2
+    changes: list[str] = []
+    for path in write_report(args.results, specs_root=args.specs, html_too=not args.no_html, against=args.against,
+                             changes_out=changes):
         print(path)
+    if args.against is not None:
+        print(f"{len(changes)} claims and lessons changed since {args.against}:" if changes else
+              f"nothing changed since {args.against}")
+        for line in changes:
+            print(f"  {safe(line)}")
     return 0
 
 

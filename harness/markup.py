@@ -13,8 +13,11 @@ import re
 
 from harness.terminal import UNSAFE, safe
 
-# Markdown's punctuation that can start a construct (CommonMark: any ASCII punctuation may be escaped)
-MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|~>:])")
+# The punctuation that can open a Markdown construct inside a line: code, emphasis, links and images (no
+# `[` or `]` survives, so no `[text](url)` or `![alt](src)`), table columns, strikethrough, and the `:` of a
+# scheme (`javascript:`, `http://`: GitHub's autolinker needs it whole). Any ASCII punctuation may be escaped
+# (CommonMark); these are escaped so the rest of a cell reads as written.
+MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]|~!:])")
 
 
 def visible(text) -> str:

@@ -1,13 +1,21 @@
-"""results/REPORT.md and results/report.html: every record judged afresh against the current specs.
+"""results/REPORT.md, results/report.html, results/plots/ and results/summary.json: every record judged afresh.
 
 Every spec appears: its untrained claims (parameter counts from the shape plan)
 are judged from the spec itself, its trained claims from the newest record of
 each device kind, judged now with the current rules (harness/verdicts.py), or
 "not run"; a record whose training hash no longer matches its spec is listed as
-stale, not judged. Per README, a story table and a forest plot show the
-comparisons. Per record, a plot shows the seeds' envelope (min-max and mean),
-the README's logged points and claimed figures (harness/claims.py says what
-each claim draws) and a train panel when train claims exist.
+stale, not judged.
+
+Both pages open with a summary (per README: how many claims and lessons got
+each verdict, linked to the README's section) and a table of contents. Per
+README: a lessons table (comparison claims, each listed once) with its
+comparison plot, a dot plot of its single-number claims, then per spec a slim
+claims table (the expected verdict only where it differs, the rule in a footnote
+or a collapsible detail) and the curve plot of each record trained for more
+than one epoch. Colours, order and summary columns of verdicts come from one
+table (harness/report_verdicts.py); plots are drawn in harness/report_plots.py,
+the HTML page in harness/report_html.py, summary.json and the diff against
+older results in harness/report_diff.py.
 
 Spec and record strings are untrusted: escaped for Markdown (no raw HTML, no
 broken table rows), HTML (html.escape) and matplotlib (no mathtext).
@@ -16,18 +24,17 @@ broken table rows), HTML (html.escape) and matplotlib (no mathtext).
 from __future__ import annotations
 
 import datetime as dt
-import html
-import math
 import re
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.cache import atomic_write, atomic_write_text
-from harness.claims import ClaimResult, Evidence, Mark, band_text, is_comparison, judge_all
+from harness.claims import ClaimResult, Evidence, is_comparison, judge_all
+from harness.markup import md_text
 from harness.records import load_records
+from harness.report_format import interval, num, readme_pair
+from harness.report_verdicts import CLAIM, LESSON, columns, count_cell
 from harness.specs import LoadedSpec, SpecError, load_all
-from harness.stats import MAX_PROJECTED_SEEDS
 from harness.verdicts import STALE, Judge, newest_records, planned_parameters, structure_of
 
 VERDICT_RULE = ("a single reported figure is reproduced inside the 95% prediction interval of one new run "
@@ -35,23 +42,28 @@ VERDICT_RULE = ("a single reported figure is reproduced inside the 95% predictio
                 "0.01 pp), refuted outside the 99% interval (never with fewer than 3 seeds); a target on the share "
                 "of seeds meeting it; 'first epoch reaching X' against the seeds' range; a comparison on the 95% "
                 "paired-t interval of the per-seed differences. Rules and sources: README.md, 'Verdicts'")
-SEEDS_NOTE = ("Seeds to decide: the paired seeds at which the 95% interval would clear zero (or `by`) if the measured "
-              "difference and sd held. A projection for deciding whether more seeds are worth training, not a "
-              "prediction: the measured difference is itself uncertain (README.md, 'Verdicts').")
+RESOLUTION_NOTE = ("What n buys, beside an undecided lesson: the difference its paired seeds detect with 80% power, "
+                   "and the differences its 95% interval excludes. Both follow from the seeds' spread and n, not from "
+                   "the measured difference (observed power adds nothing to the interval: Hoenig & Heisey 2001; "
+                   "docs/verdicts.md).")
 
 
 # --------------------------------------------------------------------------- escaping
 
 def md(text) -> str:
-    """A table cell from an untrusted string: no raw HTML, no row break, no column break."""
-    text = str(text).replace("&", "&amp;").replace("<", "&lt;")  # no tag or entity can start
-    text = re.sub(r"[\r\n\t]+", " ", text)
-    return text.replace("|", "\\|").replace("`", "\\`")
+    """A Markdown cell or line from an untrusted string: creates no tag, link, image or emphasis, breaks no row
+    or column, and shows control and bidirectional characters visibly (harness.markup)."""
+    return md_text(text)
 
 
-def plain(text) -> str:
-    """A matplotlib label from an untrusted string (drawn with mathtext off; control characters dropped)."""
-    return re.sub(r"[\x00-\x1f\x7f]+", " ", str(text))
+def tidy(text) -> str:
+    """A figure text from the claims (e.g. '-0.00 ± 0.06') without negative zeros."""
+    return re.sub(r"(?<![\d.])-(0\.0+)(?![\d])", r"\1", str(text))
+
+
+def anchor(text: str) -> str:
+    """An id for a README's or spec's section (lower case letters, digits, - and _ only)."""
+    return re.sub(r"[^a-z0-9_-]", "_", str(text).lower())
 
 
 # --------------------------------------------------------------------------- judging every record now
@@ -62,6 +74,18 @@ class SpecReport:
     rows: list[dict]
     records: list[dict]
     results: dict[str, list[ClaimResult]] = field(default_factory=dict)  # record path -> judged claims
+
+    @property
+    def anchor(self) -> str:
+        return anchor(self.spec.file_id)
+
+    def claim(self, claim_id: str):
+        return next((c for c in self.spec.spec.claims if c.claim_id == claim_id), None)
+
+    def runs(self) -> str:
+        """The runs the trained rows come from, once per spec."""
+        labels = list(dict.fromkeys(r["run"] for r in self.rows if r["run"] not in ("spec", "-")))
+        return "; ".join(labels) if labels else "not run"
 
 
 def _record_label(record: dict) -> str:
@@ -120,124 +144,137 @@ def _changed(row: dict) -> bool:
     return row["verdict"] not in (row["expected"], "not run", "not judged", "stale", "-")
 
 
+def group_of(row: dict) -> str:
+    return LESSON if is_comparison(row) else CLAIM
+
+
 def _comparisons(items: list[SpecReport]) -> list[tuple[SpecReport, dict]]:
     return [(item, r) for item in items for r in item.rows if is_comparison(r)]
 
 
-def _difference_text(row: dict) -> str:
+def single_rows(item: SpecReport) -> list[dict]:
+    """A spec's claims table: every row but its comparisons (those are listed once, in the lessons table)."""
+    return [r for r in item.rows if not is_comparison(r)]
+
+
+def counts(items: list[SpecReport]) -> dict[str, Counter]:
+    """A README's verdicts, per group (claims, lessons)."""
+    out = {CLAIM: Counter(), LESSON: Counter()}
+    for item in items:
+        for r in item.rows:
+            out[group_of(r)][r["verdict"]] += 1
+    return out
+
+
+def summary_columns(by_source) -> dict[str, list[str]]:
+    """Summary columns per group: the table's, unknown verdicts seen, and `other` only where something is in it."""
+    seen = {g: set() for g in (CLAIM, LESSON)}
+    for items in by_source.values():
+        for g, c in counts(items).items():
+            seen[g] |= set(c)
+    out = {}
+    for g in (CLAIM, LESSON):
+        cols = columns(g, seen[g])
+        if not any(count_cell(counts(items)[g], "other")[0] for items in by_source.values()):
+            cols.remove("other")
+        out[g] = cols
+    return out
+
+
+def column_title(group: str, column: str) -> str:
+    """A summary column's header; the columns both groups have say which group they count."""
+    if column in ("other", "inconclusive"):
+        return f"{column} {group}"
+    return column
+
+
+def title_of(items: list[SpecReport]) -> str:
+    info = items[0].spec.source_info
+    return info.title if info else items[0].spec.spec.source.file
+
+
+# --------------------------------------------------------------------------- texts shared by both pages
+
+def unit_of(item: SpecReport, row: dict) -> str:
+    """A comparison's difference unit: pp for accuracies, epochs for 'first epoch reaching'."""
+    claim = item.claim(row["claim_id"])
+    metric = getattr(claim, "metric", None)
+    return "epochs" if getattr(metric, "axis", "%") == "epochs" else "pp"
+
+
+def threshold_text(row: dict, unit: str) -> str:
+    """A lesson's `by` as the difference it needs, in the table's sign convention (this - other)."""
+    extra = row.get("extra") or {}
+    by = extra.get("by") or 0.0
+    if not by:
+        return ""
+    sign = 1.0 if extra.get("direction") == "higher" else -1.0
+    return f"needs {'>=' if sign > 0 else '<='} {num(sign * by, 0 if float(by).is_integer() else 2, True)} {unit}"
+
+
+def _difference_text(row: dict, unit: str = "") -> str:
+    """The measured difference (this - other) with its 95% CI, and the threshold it must clear when not zero."""
     extra = row.get("extra") or {}
     if extra.get("difference") is None:
-        return row.get("measured", "-")
+        return tidy(row.get("measured", "-"))
     ci = extra.get("ci")
-    span = f" [{ci[0]:+.2f}, {ci[1]:+.2f}]" if ci else ""
+    span = f" [{num(ci[0], 2, True)}, {num(ci[1], 2, True)}]" if ci else ""
     same = " (identical runs)" if extra.get("identical_runs") else ""
-    return f"{extra['difference']:+.2f}{span}{same}"
+    need = threshold_text(row, unit)
+    return f"{num(extra['difference'], 2, True)}{span}{' ' + unit if unit else ''}{same}" + (f"; {need}" if need else "")
 
 
-def _seeds_text(row: dict) -> str:
-    """Paired seeds that would decide an undecided lesson if its measured difference and sd held."""
+def _resolution_text(row: dict) -> str:
+    """Beside an undecided lesson: what this n detects with 80% power and excludes at 95% ('-' when decided)."""
     extra = row.get("extra") or {}
     if row.get("verdict") != "inconclusive" or not extra.get("ci") or extra.get("identical_runs"):
         return "-"
     if extra["ci"][0] == extra["ci"][1]:  # every pair the same difference, exactly `by`: more of them never decide
         return "never (every pair tied)"
-    needed = extra.get("seeds_to_decide")
-    return f"~{needed:,}" if needed else f"> {MAX_PROJECTED_SEEDS:,}"
+    detect, beyond = extra.get("detectable_80"), extra.get("excluded_beyond")
+    if detect is None or beyond is None:
+        return "-"
+    return f"detects ±{detect:.2f} with 80% power; beyond ±{beyond:.2f} excluded"
+
+
+def resolution_text(row: dict) -> str:
+    """The same, as a phrase beside the verdict ('' when decided)."""
+    text = _resolution_text(row)
+    if text == "-":
+        return ""
+    if text.startswith("never"):
+        return "no number of seeds would decide it (every pair tied)"
+    return text
 
 
 def _readme_text(row: dict) -> str:
     readme = (row.get("extra") or {}).get("readme")
-    if not readme:
-        return "-"
-    return f"{readme[0]:g} -> {readme[1]:g} ({readme[1] - readme[0]:+.2f})"
+    return readme_pair(*readme) if readme else "-"
 
 
-# --------------------------------------------------------------------------- markdown
+def lesson_text(item: SpecReport, row: dict) -> str:
+    extra = row.get("extra") or {}
+    return f"{item.spec.name} vs {extra.get('other', '?').split('/')[-1]}: {extra.get('statement', '')}"
 
-def render_markdown(by_source, errors, by_spec, plots: dict[str, str] | None = None) -> str:
-    plots = plots or {}
+
+def verdict_notes(row: dict) -> list[str]:
+    """What a reader must know beside the verdict: a spec expecting another one, a baseline that differs."""
+    notes = []
+    if _changed(row):
+        notes.append(f"spec expects {row['expected']}")
+    if row.get("baseline_mismatch") or (row.get("extra") or {}).get("baseline_mismatch"):
+        notes.append("baseline differs from the README's")
+    return notes
+
+
+def provenance(by_spec) -> tuple[str, str]:
     machines = sorted({f"{r['environment'].get('device_name', '?')} ({r.get('device_kind', '?')}, torch "
                        f"{r['environment'].get('torch', '?')}, {r['environment'].get('cpu_count', '?')} CPUs)"
                        for rs in by_spec.values() for r in rs})
-    lines = ["# Audit report", "",
-             f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from "
-             f"{sum(len(v) for v in by_spec.values())} run records in `results/records/`, every one judged now "
-             "against the current specs and rules.",
-             "Runs on: " + (md("; ".join(machines)) if machines else "no runs yet") + ".", "",
-             f"Verdict rules: {md(VERDICT_RULE)}. `expected` is the verdict the spec records; a mismatch fails the "
-             "test suite.", ""]
-    lines += _story_tally(by_source)
-    totals: dict[str, int] = defaultdict(int)
-    for slug in sorted(by_source):
-        items = by_source[slug]
-        info = items[0].spec.source_info
-        lines += [f"## {md(slug)}: {md(info.title if info else items[0].spec.spec.source.file)}", "",
-                  f"README `{md(items[0].spec.spec.source.file)}`" + (f"; constraint: {md(info.constraint)}"
-                                                                      if info else ""), "",
-                  "| iteration | claim | claimed | measured | accepted | verdict | expected | run | fidelity |",
-                  "|---|---|---|---|---|---|---|---|---|"]
-        findings = []
-        for item in items:
-            fid = _fidelity_summary(item.spec)
-            for r in item.rows:
-                totals[r["verdict"]] += 1
-                mark = " **(changed)**" if _changed(r) else ""
-                lines.append(f"| {md(item.spec.name)} | {md(r['claim_id'])} | {md(r['claimed'])} | "
-                             f"{md(r.get('measured', '-'))} | {md(band_text(r.get('band')))} | {md(r['verdict'])}{mark} | "
-                             f"{md(r['expected'])} | {md(r['run'])} | {md(fid)} |")
-            findings += [(item.spec.name, f) for f in item.spec.spec.findings]
-        stories = _comparisons(items)
-        if stories:
-            lines += ["", "Story (comparisons between iterations, paired on common seeds):", "",
-                      "| change | README | measured difference [95% CI] | n | seeds to decide | verdict | expected |",
-                      "|---|---|---|---|---|---|---|"]
-            for item, r in stories:
-                extra = r.get("extra") or {}
-                change = f"{item.spec.name} vs {extra.get('other', '?').split('/')[-1]}: {extra.get('statement', '')}"
-                n = len(extra.get("common_seeds") or [])
-                mark = " **(changed)**" if _changed(r) else ""
-                lines.append(f"| {md(change)} | {md(_readme_text(r))} | {md(_difference_text(r))} | {n} | "
-                             f"{_seeds_text(r)} | {md(r['verdict'])}{mark} | {md(r['expected'])} |")
-            if any(_seeds_text(r) != "-" for _, r in stories):
-                lines += ["", SEEDS_NOTE]
-            if slug in plots:
-                lines += ["", f"![comparisons of {md(slug)}]({plots[slug]})"]
-        if findings:
-            lines += ["", "Findings:", ""]
-            for name, f in findings:
-                extra = f" With the stated change the count is {f.parameters:,}." if f.parameters else ""
-                lines.append(f"- **{md(name)}** ({md(f.kind.replace('_', ' '))}): {md(f.summary)}.{extra} "
-                             f"*Where:* {md(f.where)}")
-        lines.append("")
-    lines += ["## Totals", "", ", ".join(f"{n} {v}" for v, n in sorted(totals.items())), ""]
-    if errors:
-        lines += ["## Specs that failed to load", ""] + [f"- {md(e)}" for e in errors] + [""]
-    return "\n".join(lines)
-
-
-STORY_VERDICTS = ("supported", "contradicted", "inconclusive")
-
-
-def _story_tally(by_source) -> list[str]:
-    """Per README: how many of its lessons each verdict got, with the n they rest on."""
-    rows = []
-    for slug in sorted(by_source):
-        stories = _comparisons(by_source[slug])
-        if not stories:
-            continue
-        counts = defaultdict(int)
-        for _, r in stories:
-            counts[r["verdict"] if r["verdict"] in STORY_VERDICTS else "not judged"] += 1
-        ns = [len((r.get("extra") or {}).get("common_seeds") or []) for _, r in stories]
-        judged = [n for n in ns if n]
-        span = (f"{min(judged)}" if min(judged) == max(judged) else f"{min(judged)}-{max(judged)}") if judged else "-"
-        rows.append(f"| {md(slug)} | {len(stories)} | " + " | ".join(str(counts[v]) for v in STORY_VERDICTS)
-                    + f" | {counts['not judged']} | {span} |")
-    if not rows:
-        return []
-    return ["## Stories", "", "Each README's lessons (comparison claims), judged on paired seeds:", "",
-            "| README | lessons | supported | contradicted | inconclusive | not judged | n (paired seeds) |",
-            "|---|---|---|---|---|---|---|", *rows, ""]
+    return (f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from "
+            f"{sum(len(v) for v in by_spec.values())} run records in results/records/, every one judged now "
+            "against the current specs and rules.",
+            "Runs on: " + ("; ".join(machines) if machines else "no runs yet") + ".")
 
 
 def _fidelity_summary(spec: LoadedSpec) -> str:
@@ -248,245 +285,117 @@ def _fidelity_summary(spec: LoadedSpec) -> str:
     arch = spec.spec.fidelity["architecture"].level
     short = {"documented": "D", "documented_in_code": "C", "reconstructed": "R", "unknown": "U"}
     recipe = "/".join(f"{n}{short.get(lvl, '?')}" for lvl, n in sorted(levels.items()))
-    return f"arch {arch}; details {recipe}"
+    return f"architecture {arch}; recipe details {recipe}"
 
 
-# --------------------------------------------------------------------------- plots
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+FIDELITY_KEY = ("recipe details: D documented, C documented in code, R reconstructed, U unknown "
+                "(how many of the spec's training details each)")
 
 
-NO_MATHTEXT = {"text.parse_math": False, "text.usetex": False}
+# --------------------------------------------------------------------------- markdown
 
-
-def plot_record(record: dict, spec: LoadedSpec | None, out: Path) -> Path | None:
-    """The seeds' envelope per panel (test; train when a claim is about training), the claims' marks, a legend
-    beside the axes (labels never overlap the curves or each other)."""
-    curves = [c for c in record.get("curves", []) if c.get("test_accuracy")]
-    if not curves:
-        return None
-    plt = _pyplot()
-    from matplotlib.ticker import MaxNLocator
-
-    epochs = int(record.get("epochs") or max(len(c["test_accuracy"]) for c in curves))
-    marks: list[Mark] = [m for c in (spec.spec.claims if spec else []) for m in c.marks(epochs)]
-    panels = ["test"] + [p for p in PANELS if p != "test" and any(m.panel == p for m in marks)]
-    with plt.rc_context(NO_MATHTEXT):
-        fig, axes = plt.subplots(len(panels), 1, figsize=(8.2, 3.3 * len(panels)), dpi=90, squeeze=False)
-        for ax, panel in zip(axes[:, 0], panels):
-            series, ylabel, bounds = PANELS[panel]
-            ys = _envelope(ax, [series(c) for c in curves])
-            zoom = []
-            for i, m in enumerate(m for m in marks if m.panel == panel):
-                zoom += _draw_mark(ax, m, i, epochs)
-            low, high = _zoom(zoom, ys, bounds)
-            if panel == "gap":
-                ax.axhline(0.0, color="grey", lw=0.8)
-            ax.set_ylim(low, high)
-            ax.set_xlim(0.5, epochs + 0.9)
-            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-            ax.set_ylabel(ylabel)
-            ax.grid(alpha=0.3)
-            ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), borderaxespad=0, frameon=False)
-        axes[-1, 0].set_xlabel("epoch")
-        axes[0, 0].set_title(plain(f"{record['spec']} ({record.get('device_kind', '?')}, {len(curves)} seeds)"),
-                             fontsize=9)
-        height = 3.3 * len(panels)  # inches: margins fixed in inches keep the axis labels inside the image
-        fig.subplots_adjust(left=0.08, right=0.6, top=1 - 0.3 / height, bottom=0.55 / height, hspace=0.3)
-        atomic_write(out, fig.savefig)
-        plt.close(fig)
-    return out
-
-
-def _gap(curve: dict) -> list[float]:
-    train, test = curve.get("train_accuracy") or [], curve["test_accuracy"]
-    return [a - b for a, b in zip(train, test)]
-
-
-# panel -> (per-epoch series of one seed's curve, y label, y limits)
-PANELS = {
-    "test": (lambda c: c["test_accuracy"], "test accuracy (%)", (0.0, 100.5)),
-    "train": (lambda c: c.get("train_accuracy") or [], "train accuracy (%)", (0.0, 100.5)),
-    "gap": (_gap, "train - test (pp)", (-100.5, 100.5)),
-}
-
-
-def _envelope(ax, seeds: list[list[float]]) -> list[list[float]]:
-    """min-max band and mean of the seeds' series at each epoch; returns the per-epoch values."""
-    length = min(len(s) for s in seeds)
-    per_epoch = [[s[e] for s in seeds if math.isfinite(s[e])] for e in range(length)]
-    xs = [e + 1 for e, vals in enumerate(per_epoch) if vals]
-    per_epoch = [vals for vals in per_epoch if vals]
-    if not xs:
-        return []
-    ax.fill_between(xs, [min(v) for v in per_epoch], [max(v) for v in per_epoch], color="tab:blue", alpha=0.2,
-                    lw=0, label=f"seeds min-max (n={len(seeds)})")
-    ax.plot(xs, [sum(v) / len(v) for v in per_epoch], color="tab:blue", lw=1.4, label="seeds mean")
-    return per_epoch
-
-
-COLORS = ["tab:red", "tab:green", "tab:purple", "tab:orange", "tab:brown", "tab:pink", "tab:olive", "tab:cyan"]
-
-
-def _draw_mark(ax, m: Mark, i: int, epochs: int) -> list[float]:
-    """Draw one mark; returns the y values the axis should show."""
-    color = COLORS[i % len(COLORS)]
-    label = plain(m.label)
-    if m.style == "point":
-        ax.plot(m.xs[:1], m.ys[:1], marker="D", ms=6, ls="none", color=color, label=label)
-    elif m.style == "line":
-        ax.hlines(m.ys[0], m.xs[0] - 0.3, m.xs[1] + 0.3, colors=color, lw=2, label=label)
-    elif m.style == "span":
-        lo, hi = m.ys
-        ax.fill_between([m.xs[0], m.xs[1]], lo, hi, color=color, alpha=0.12, lw=0, label=label)
-        return [y for y in (lo, hi) if abs(y) < 99.99]  # an open-ended band ("at least", "no gap") zooms on its edge
-    elif m.style == "threshold":
-        ax.hlines(m.ys[0], 0.5, epochs + 0.5, colors=color, linestyles=":", lw=1)
-        ax.plot(m.xs[:1], m.ys[:1], marker="v", ms=7, ls="none", color=color, label=label)
-    elif m.style == "curve":
-        ax.plot(m.xs, m.ys, ls="--", marker="x", ms=4, lw=1, color="black", label=label)
-        return list(m.ys[len(m.ys) // 2:])
-    return list(m.ys)
-
-
-def _zoom(claimed: list[float], per_epoch: list[list[float]], bounds: tuple[float, float]) -> tuple[float, float]:
-    """Where the claims are: the claimed figures and the seeds over the second half of training."""
-    late = [v for vals in per_epoch[len(per_epoch) // 2:] for v in vals]
-    ys = [y for y in claimed + late if math.isfinite(y)]
-    if not ys:
-        return bounds
-    low, high = min(ys), max(ys)
-    pad = max(0.1, 0.12 * (high - low))
-    return max(bounds[0], low - pad), min(bounds[1], high + pad)
-
-
-def plot_forest(slug: str, stories: list[tuple[SpecReport, dict]], out: Path) -> Path | None:
-    """One row per comparison: the measured difference (claimed direction positive) with its 95% CI, a zero
-    line, the README's difference as a cross."""
-    rows = [(item, r) for item, r in stories if (r.get("extra") or {}).get("difference") is not None]
-    if not rows:
-        return None
-    plt = _pyplot()
-    with plt.rc_context(NO_MATHTEXT):
-        fig, ax = plt.subplots(figsize=(8.2, 0.45 * len(rows) + 1.2), dpi=90)
-        for y, (_item, r) in enumerate(rows):
-            extra = r["extra"]
-            sign = 1.0 if extra.get("direction") == "higher" else -1.0
-            diff = sign * extra["difference"]
-            color = {"supported": "tab:green", "contradicted": "tab:red"}.get(r["verdict"], "tab:gray")
-            if extra.get("ci"):
-                lo, hi = sorted(sign * v for v in extra["ci"])
-                ax.hlines(y, lo, hi, colors=color, lw=2)
-            ax.plot([diff], [y], "o", color=color)
-            if extra.get("readme"):
-                before, after = extra["readme"]
-                ax.plot([sign * (after - before)], [y], "x", color="black")
-        ax.axvline(0, color="black", lw=0.8)
-        ax.set_yticks(range(len(rows)))
-        ax.set_yticklabels([plain(f"{item.spec.name}: {r['claim_id']}") for item, r in rows], fontsize=7)
-        ax.invert_yaxis()
-        ax.set_xlabel("difference in the claimed direction (o measured, 95% CI; x README)")
-        ax.set_title(plain(f"{slug}: comparisons"), fontsize=9)
-        ax.grid(axis="x", alpha=0.3)
-        height = 0.45 * len(rows) + 1.2
-        fig.subplots_adjust(left=0.42, right=0.97, bottom=0.65 / height, top=1 - 0.35 / height)
-        atomic_write(out, fig.savefig)
-        plt.close(fig)
-    return out
-
-
-def draw_plots(by_source, results_dir: Path) -> tuple[dict[str, list[str]], dict[str, str]]:
-    """Every record's plot (spec id -> relative paths) and every README's forest plot (slug -> path)."""
-    spec_plots: dict[str, list[str]] = defaultdict(list)
-    forests: dict[str, str] = {}
-    for slug, items in by_source.items():
-        for item in items:
-            for record in item.records:
-                png = plot_record(record, item.spec, results_dir / "plots" /
-                                  f"{item.spec.file_id}.{_safe_name(record.get('device_kind', 'x'))}.png")
-                if png is not None:
-                    spec_plots[item.spec.id].append(f"plots/{png.name}")
-        forest = plot_forest(slug, _comparisons(items), results_dir / "plots" / f"{slug}--comparisons.png")
-        if forest is not None:
-            forests[slug] = f"plots/{forest.name}"
-    return spec_plots, forests
-
-
-def _safe_name(text: str) -> str:
-    return re.sub(r"[^a-z0-9_-]", "_", str(text).lower())
-
-
-# --------------------------------------------------------------------------- html
-
-def render_html(by_source, errors, spec_plots: dict[str, list[str]], forests: dict[str, str]) -> str:
-    esc = html.escape
-    parts = ["<!doctype html><meta charset='utf-8'><title>MNIST README audit</title>",
-             "<style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1200px}table{border-collapse:collapse;"
-             "margin:.5em 0 1.5em}td,th{border:1px solid #ccc;padding:2px 6px;font-size:12px;vertical-align:top}"
-             ".reproduced,.supported{background:#e6f4ea}.refuted,.contradicted{background:#fde8e8}"
-             ".inconclusive{background:#fff4d6}.stale{background:#eee}"
-             ".changed{font-weight:bold;color:#b00}img{max-width:100%}</style>",
-             "<h1>MNIST README audit</h1>", f"<p>{esc(VERDICT_RULE)}.</p>"]
+def render_markdown(by_source, errors, by_spec, plots=None, diff_lines: list[str] | None = None) -> str:
+    plots = plots or {}
+    made, machines = provenance(by_spec)
+    lines = ["# Audit report", "", made, md(machines), "",
+             f"Verdict rules: {md(VERDICT_RULE)}. Where a verdict differs from the one the spec records, the "
+             "table says what the spec expects; such a mismatch fails the test suite.", ""]
+    lines += _summary_md(by_source)
+    lines += _contents_md(by_source)
+    if diff_lines is not None:
+        lines += ["## Changes since the other results", ""] + (diff_lines or ["Nothing changed."]) + [""]
+    notes: list[str] = []
     for slug in sorted(by_source):
         items = by_source[slug]
         info = items[0].spec.source_info
-        parts.append(f"<h2>{esc(slug)}: {esc(info.title if info else '')}</h2>")
-        stories = _comparisons(items)
-        if stories:
-            parts.append("<h3>Story</h3><table><tr><th>change</th><th>README</th><th>measured difference [95% CI]"
-                         "</th><th>n</th><th>seeds to decide</th><th>verdict</th><th>expected</th></tr>")
-            for item, r in stories:
-                extra = r.get("extra") or {}
-                change = f"{item.spec.name} vs {extra.get('other', '?').split('/')[-1]}: {extra.get('statement', '')}"
-                parts.append(f"<tr class='{_css(r)}'><td>{esc(change)}</td><td>{esc(_readme_text(r))}</td>"
-                             f"<td>{esc(_difference_text(r))}</td><td>{len(extra.get('common_seeds') or [])}</td>"
-                             f"<td>{esc(_seeds_text(r))}</td><td>{esc(r['verdict'])}</td>"
-                             f"<td>{esc(str(r['expected']))}</td></tr>")
-            parts.append("</table>")
-            if any(_seeds_text(r) != "-" for _, r in stories):
-                parts.append(f"<p>{esc(SEEDS_NOTE)}</p>")
-            if slug in forests:
-                parts.append(f"<img src='{esc(forests[slug])}' alt='{esc(slug)} comparisons'>")
+        lines += [f'<a id="{anchor(slug)}"></a>', "", f"## {md(slug)}: {md(title_of(items))}", "",
+                  f"README `{md(items[0].spec.spec.source.file)}`" + (f"; constraint: {md(info.constraint)}"
+                                                                      if info else ""), ""]
+        lines += _lessons_md(items, plots.get(("comparisons", slug)))
+        if ("dots", slug) in plots:
+            lines += [f"![single-number claims of {md(slug)}]({plots[('dots', slug)]})", ""]
         for item in items:
-            spec = item.spec
-            parts.append(f"<h3>{esc(spec.id)}: {esc(spec.spec.title)}</h3><table><tr><th>claim</th><th>claimed</th>"
-                         "<th>measured</th><th>accepted</th><th>verdict</th><th>expected</th><th>run</th>"
-                         "<th>rule</th></tr>")
-            for r in item.rows:
-                parts.append(f"<tr class='{_css(r)}'><td>{esc(str(r['claim_id']))}</td><td>{esc(str(r['claimed']))}"
-                             f"</td><td>{esc(str(r.get('measured', '-')))}</td><td>{esc(band_text(r.get('band')))}</td>"
-                             f"<td>{esc(r['verdict'])}</td><td>{esc(str(r['expected']))}</td><td>{esc(r['run'])}</td>"
-                             f"<td>{esc(str(r.get('rule') or r.get('detail') or ''))}</td></tr>")
-            parts.append("</table>")
-            for f in spec.spec.findings:
-                parts.append(f"<p><b>finding {esc(f.id)}</b> ({esc(f.kind)}): {esc(f.summary)}</p>")
-            for png in spec_plots.get(spec.id, []):
-                parts.append(f"<img src='{esc(png)}' alt='{esc(spec.id)} curves'>")
+            lines += _spec_md(item, notes)
+        lines.append("")
     if errors:
-        parts.append("<h2>Specs that failed to load</h2><pre>" + esc("\n".join(map(str, errors))) + "</pre>")
-    return "\n".join(parts)
+        lines += ["## Specs that failed to load", ""] + [f"- {md(e)}" for e in errors] + [""]
+    if notes:
+        lines += ["## Rules behind each verdict", ""] + notes + [""]
+    return "\n".join(lines)
 
 
-def _css(row: dict) -> str:
-    return html.escape(row["verdict"].replace(" ", "-")) + (" changed" if _changed(row) else "")
+def _summary_md(by_source) -> list[str]:
+    cols = summary_columns(by_source)
+    head = ["README"] + [column_title(CLAIM, c) for c in cols[CLAIM]] + [column_title(LESSON, c) for c in cols[LESSON]]
+    lines = ["## Summary", "",
+             "Per README: its claims (single figures, targets, curves, parameter counts) and its lessons "
+             "(comparisons between iterations, paired on common seeds) by verdict. Refuted counts say in which "
+             "direction the README's figure lies (above or below the runs) where the verdict tells.", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" + "--:|" * (len(head) - 1)]
+    for slug in sorted(by_source):
+        c = counts(by_source[slug])
+        cells = [count_cell(c[CLAIM], col)[1] for col in cols[CLAIM]] + [count_cell(c[LESSON], col)[1]
+                                                                          for col in cols[LESSON]]
+        lines.append(f"| [{md(slug)}](#{anchor(slug)}) | " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
-def write_report(results_dir: Path | str = Path("results"), specs_root=None, html_too: bool = True) -> list[Path]:
-    results_dir = Path(results_dir)
-    by_source, errors, by_spec = build_tables(specs_root, results_dir)
-    spec_plots, forests = draw_plots(by_source, results_dir) if html_too else ({}, {})
-    written = [results_dir / "REPORT.md"]
-    atomic_write_text(written[0], render_markdown(by_source, errors, by_spec, forests))
-    if html_too:
-        written.append(results_dir / "report.html")
-        atomic_write_text(written[1], render_html(by_source, errors, spec_plots, forests))
-    return written
+def _contents_md(by_source) -> list[str]:
+    lines = ["## Contents", ""]
+    for slug in sorted(by_source):
+        items = by_source[slug]
+        specs = ", ".join(f"[{md(i.spec.name)}](#{i.anchor})" for i in items)
+        lines.append(f"- [{md(slug)}: {md(title_of(items))}](#{anchor(slug)}): {specs}")
+    return lines + [""]
 
 
-__all__ = ["write_report", "SpecError"]
+def _verdict_md(row: dict) -> str:
+    notes = verdict_notes(row)
+    return f"**{md(row['verdict'])}**" + (f" ({md('; '.join(notes))})" if notes else "")
+
+
+def _lessons_md(items: list[SpecReport], plot: str | None) -> list[str]:
+    stories = _comparisons(items)
+    if not stories:
+        return []
+    lines = ["### Lessons", "", "Comparisons between iterations, paired on common seeds; the difference is this "
+             "iteration minus the other, so a lesson claiming 'lower' needs a negative one.", "",
+             "| lesson | README | measured difference [95% CI] | n | verdict |", "|---|---|---|--:|---|"]
+    for item, r in stories:
+        decide = resolution_text(r)
+        verdict = _verdict_md(r) + (f"; {decide}" if decide else "")
+        lines.append(f"| {md(lesson_text(item, r))} | {md(_readme_text(r))} | {md(_difference_text(r, unit_of(item, r)))}"
+                     f" | {len((r.get('extra') or {}).get('common_seeds') or [])} | {verdict} |")
+    if any(_resolution_text(r) != "-" for _, r in stories):
+        lines += ["", RESOLUTION_NOTE]
+    if plot:
+        lines += ["", f"![comparisons of {md(items[0].spec.slug)}]({plot})"]
+    return lines + [""]
+
+
+def _spec_md(item: SpecReport, notes: list[str]) -> list[str]:
+    spec = item.spec
+    lines = [f'<a id="{item.anchor}"></a>', "", f"### {md(spec.name)}: {md(spec.spec.title)}", "",
+             f"Run: {md(item.runs())}. Fidelity: {md(_fidelity_summary(spec))}.", ""]
+    rows = single_rows(item)
+    if rows:
+        lines += ["| claim | README | measured | interval | verdict |", "|---|---|---|---|---|"]
+        for r in rows:
+            note = ""
+            why = r.get("rule") or r.get("detail")
+            if why:
+                key = f"{item.anchor}-{anchor(r['claim_id'])}"
+                notes.append(f"[^{key}]: {md(spec.name)} {md(r['claim_id'])}: {md(tidy(why))}")
+                note = f"[^{key}]"
+            lines.append(f"| {md(r['claim_id'])} | {md(r['claimed'])} | {md(tidy(r.get('measured', '-')))} | "
+                         f"{md(interval(r.get('band')))} | {_verdict_md(r)}{note} |")
+    findings = spec.spec.findings
+    if findings:
+        lines += ["", "Findings:", ""]
+        for f in findings:
+            extra = f" With the stated change the count is {f.parameters:,}." if f.parameters else ""
+            lines.append(f"- **{md(f.kind.replace('_', ' '))}**: {md(f.summary)}.{extra} *Where:* {md(f.where)}")
+    return lines + [""]
+
+
+__all__ = ["SpecError", "build_tables", "render_markdown"]

@@ -318,22 +318,3 @@ def one_pair_interval(p: Paired) -> Interval | None:
         return None
     half = t_quantile(0.975, p.noise.df) * p.sd * math.sqrt(1.0 + 1.0 / p.n) + ROUNDING
     return Interval(p.mean - half, p.mean + half)
-
-
-MAX_PROJECTED_SEEDS = 1000  # beyond this, "more than 1,000": no audit on this project's machines trains that many
-
-
-def seeds_to_decide(p: Paired, by: float = 0.0, cap: int = MAX_PROJECTED_SEEDS) -> int | None:
-    """Paired seeds at which the 95% interval's half-width would fall below |mean - by| if the measured
-    difference and sd held: the margin-of-error sample size n = (t * sd / E)^2, iterated because t depends
-    on n (NIST/SEMATECH e-Handbook, 7.2.2.2). A projection for buying seeds, not a power calculation: the
-    measured difference is itself uncertain, and power computed from it says nothing more than the
-    interval does (Hoenig & Heisey 2001). None: no interval yet, or more than `cap`."""
-    if p.ci is None or p.noise is None:
-        return None
-    margin = abs(p.mean - by)
-    for n in range(max(p.n, 2), cap + 1):
-        df = p.noise.df if math.isinf(p.noise.df) else n - 1  # a known floor keeps its normal quantile
-        if t_quantile(0.975, df) * p.sd / math.sqrt(n) < margin:
-            return n
-    return None

@@ -19,7 +19,9 @@ LAYERS = [
     ("train", ["cache", "download", "data", "engine", "runner"]),
     ("judge", ["verdicts", "records", "expectations", "audit"]),
     ("plugin", ["pytest_options", "xdist_support"]),
-    ("cost and report", ["plan", "report", "verify"]),
+    ("report parts", ["report_format", "report_verdicts"]),
+    ("report", ["report", "report_plots", "report_html", "report_diff"]),
+    ("cost and writing", ["plan", "report_write", "verify"]),
     ("commands", ["cli", "cli_run", "cli_plan", "__main__", "draft"]),
 ]
 RANK = {module: rank for rank, (_, modules) in enumerate(LAYERS) for module in modules}

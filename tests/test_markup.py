@@ -47,5 +47,6 @@ def test_html_text_is_escaped_and_shows_invisible_characters(text):
 
 
 def test_plain_text_reads_as_it_was():
-    assert md_text("99.4% in 15 epochs") == "99\\.4% in 15 epochs"
+    assert md_text("99.4% in 15 epochs") == "99.4% in 15 epochs"
+    assert md_text("[+0.75, +1.25]") == "\\[+0.75, +1.25\\]"  # renders as written
     assert html_text("99.4% in 15 epochs") == "99.4% in 15 epochs"

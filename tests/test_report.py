@@ -7,7 +7,8 @@ from _support import write_tiny_specs
 
 from harness.claims import ClaimResult
 from harness.records import build_record, load_records, write_record
-from harness.report import _seeds_text, md, write_report
+from harness.report import _resolution_text, md
+from harness.report_write import write_report
 from harness.results import SeedCurve, SpecRun
 from harness.specs import load_spec
 
@@ -27,6 +28,14 @@ def fake_record(loaded, results_dir, finals=(95.0, 95.0, 95.0), stored_verdict="
     return write_record(results_dir, loaded, build_record(loaded, run, claims, 90))
 
 
+def section(report: str, anchor: str) -> str:
+    """The lines of one spec's section of REPORT.md (from its anchor to the next)."""
+    lines = report.splitlines()
+    start = lines.index(f'<a id="{anchor}"></a>')
+    end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith('<a id="')), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def report_of(tmp_path, specs, html_too=True):
     write_report(tmp_path / "results", specs_root=specs.parent, html_too=html_too)
     return (tmp_path / "results" / "REPORT.md").read_text()
@@ -36,23 +45,26 @@ def test_report_lists_every_spec_with_measured_claims_and_curves(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
     fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results")
     report = report_of(tmp_path, specs)
-    assert "| alpha | test-accuracy-final | >= 0% | 3 of 3 seeds meet it (95.00 ± 0.00 (n=3)) | 0.00-100.00 | " \
-           "inconclusive |" in report  # 3 of 3: the share's 90% interval (0.37-1) does not clear 1/2
-    assert "| beta | test-accuracy-final |" in report and "not run" in report   # no record: listed, not run
-    assert "| alpha | parameters | 90 | 90 |" in report                         # counts from the spec's shape plan
+    alpha, beta = section(report, "tiny--alpha"), section(report, "tiny--beta")
+    # 3 of 3: the share's 90% interval (0.37-1) does not clear 1/2
+    assert "| test-accuracy-final | >= 0% | 3 of 3 seeds meet it (95.00 ± 0.00 (n=3)) | >= 0 | **inconclusive**[^" in alpha
+    assert "| test-accuracy-final | >= 0% | - | - | **not run** |" in beta      # no record: listed, not run
+    assert "| parameters | 90 | 90 | 90 | **reproduced**" in alpha                # counts from the spec's shape plan
+    assert "Run: cpu, 3 seeds" in alpha and "Run: not run." in beta             # the run, once per spec
     assert (tmp_path / "results" / "plots" / "tiny--alpha.cpu.png").stat().st_size > 1000
 
 
 def test_stored_verdicts_are_never_shown_every_record_is_judged_now(tmp_path):
     specs = write_tiny_specs(tmp_path / "specs" / "tiny")
     fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results", stored_verdict="refuted")
-    assert "| refuted" not in report_of(tmp_path, specs, html_too=False)
+    assert "**refuted**" not in report_of(tmp_path, specs, html_too=False)
     spec = specs / "alpha.yaml"  # an edited claim takes effect without retraining (claims are not trained on)
     spec.write_text(spec.read_text().replace("band: [0, 100], where: test, expect: inconclusive",
                                               "band: [99, 100], where: test, expect: reproduced"))
     report = report_of(tmp_path, specs, html_too=False)
-    assert "| alpha | test-accuracy-final | >= 99% | 0 of 3 seeds meet it" in report
-    assert "inconclusive **(changed)**" in report
+    assert "| test-accuracy-final | >= 99% | 0 of 3 seeds meet it" in report
+    assert "**inconclusive** (spec expects reproduced)" in report  # the expected verdict only where it differs
+    assert report.count("(spec expects") == 1
 
 
 def test_a_record_of_an_older_training_is_stale_not_judged(tmp_path):
@@ -61,7 +73,7 @@ def test_a_record_of_an_older_training_is_stale_not_judged(tmp_path):
     spec = specs / "alpha.yaml"
     spec.write_text(spec.read_text().replace("batch_size: 32", "batch_size: 64"))
     report = report_of(tmp_path, specs)
-    assert "| stale |" in report and "re-run it" in report
+    assert "**stale**" in report and "re-run it" in report
     assert "3 of 3 seeds" not in report
 
 
@@ -78,28 +90,32 @@ def lesson_report(tmp_path, alpha_finals, beta_finals) -> tuple[str, str]:
 
 def test_comparisons_get_a_story_table_and_a_forest_plot(tmp_path):
     report, row = lesson_report(tmp_path, (95.0, 95.5, 96.0), (94.0, 94.4, 95.1))
-    assert row == ("| alpha vs beta: alpha \\| ends &lt;b>higher&lt;/b> | 90 -> 95 (+5.00) | "
-                   "+1.00 [+0.75, +1.25] | 3 | - | supported **(changed)** | inconclusive |")
+    assert row == ("| alpha vs beta\\: alpha \\| ends &lt;b>higher&lt;/b> | 90 -> 95 (+5) | "
+                   "+1.00 \\[+0.75, +1.25\\] pp | 3 | **supported** (spec expects inconclusive) |")
+    assert report.count("| alpha vs beta") == 1  # each comparison listed once, in the lessons table
     assert "Seeds to decide:" not in report  # nothing undecided to project
     assert "![comparisons of tiny](plots/tiny--comparisons.png)" in report
-    assert "| tiny | 1 | 1 | 0 | 0 | 0 | 3 |" in report  # the stories tally: one lesson, supported, n=3
+    # the summary: 2 parameter counts reproduced, 2 targets inconclusive (3 seeds never decide a target), 2
+    # unverifiable; the lesson supported
+    assert "| [tiny](#tiny) | 2 | 0 | 2 | 2 | 1 | 0 | 0 | 0 |" in report
     assert (tmp_path / "results" / "plots" / "tiny--comparisons.png").stat().st_size > 1000
     record = json.loads((tmp_path / "results" / "records" / "tiny--alpha.cpu.json").read_text())
     assert record["claims"][0]["kind"] == "test_accuracy_final"  # records carry results as JSON (this one stored)
 
 
-def test_an_undecided_lesson_shows_the_seeds_that_would_decide_it(tmp_path):
-    # differences +0.5, -0.3, +0.4: mean +0.2, sd 0.436; 0.2 = t * 0.436 / sqrt(n) near n = 21
+def test_an_undecided_lesson_shows_what_its_seeds_detect_and_exclude(tmp_path):
+    # differences +0.5, -0.3, +0.4: mean +0.2, sd 0.436, n = 3: (t(0.975, 2) + t(0.8, 2)) * 0.436 / sqrt(3)
     report, row = lesson_report(tmp_path, (95.5, 94.7, 95.4), (95.0, 95.0, 95.0))
-    assert "| +0.20 [-0.88, +1.28] | 3 | ~21 | inconclusive |" in row
-    assert "Seeds to decide:" in report
+    assert "| +0.20 \\[-0.88, +1.28\\] pp | 3 | **inconclusive**" in row
+    assert "detects ±" in row and "with 80% power; beyond ±1.28 excluded" in row
+    assert "What n buys" in report and "seeds would decide" not in report
     page = (tmp_path / "results" / "report.html").read_text()
-    assert "<td>~21</td>" in page
+    assert "with 80% power; beyond ±1.28 excluded" in page
     # epochs to a threshold have no floor: every seed reaching it in the same epoch in both specs is a tie
     # no number of seeds can break (and not identical runs, whose curves would match everywhere)
-    tied = {"verdict": "inconclusive", "extra": {"ci": [0.0, 0.0], "difference": 0.0, "seeds_to_decide": None}}
-    assert _seeds_text(tied) == "never (every pair tied)"
-    assert _seeds_text({**tied, "verdict": "supported"}) == "-"
+    tied = {"verdict": "inconclusive", "extra": {"ci": [0.0, 0.0], "difference": 0.0}}
+    assert _resolution_text(tied) == "never (every pair tied)"
+    assert _resolution_text({**tied, "verdict": "supported"}) == "-"
 
 
 def test_every_plot_the_page_shows_exists_and_every_record_has_one(tmp_path):
@@ -126,8 +142,8 @@ def test_untrusted_spec_strings_are_escaped_everywhere(tmp_path):
     assert "<script>alert" not in page and "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in page
     assert "<img src=x" not in page and "&lt;img src=x onerror=alert(2)&gt;" in page
     assert "<img src=x" not in report
-    row = next(line for line in report.splitlines() if "| alpha | qualitative |" in line)
-    assert "&lt;img src=x onerror=alert(2)> \\| \\| x" in row and row.count(" | ") == 8  # one row, 9 cells
+    row = next(line for line in section(report, "tiny--alpha").splitlines() if line.startswith("| qualitative |"))
+    assert "&lt;img src=x onerror=alert(2)> \\| \\| x" in row and row.count(" | ") == 4  # one row, 5 cells
     assert (tmp_path / "results" / "plots" / "tiny--cost$x^2$.cpu.png").stat().st_size > 1000
 
 
@@ -165,10 +181,12 @@ def test_expectations_are_rederived_from_records_and_rewritten_in_place(tmp_path
 def test_a_train_test_gap_claim_gets_its_own_panel_zoomed_on_the_seeds_and_its_edge(tmp_path):
     import struct
 
-    from harness.report import PANELS, _zoom, plot_record
+    from harness.report_plots import PANELS, _zoom, plot_record
 
     specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha",))
     spec = specs / "alpha.yaml"
+    path = fake_record(load_spec(spec), tmp_path / "results")
+    one = plot_record(json.loads(path.read_text()), load_spec(spec), tmp_path / "one.png")
     gap = "  - {kind: train_test_gap, epoch: 2, band: [-100, 0], where: test, expect: refuted-below}\n"
     spec.write_text(spec.read_text().replace("claims:\n", "claims:\n" + gap))
     loaded = load_spec(spec)
@@ -177,8 +195,9 @@ def test_a_train_test_gap_claim_gets_its_own_panel_zoomed_on_the_seeds_and_its_e
     assert target == [("gap", "train-test-gap-epoch2: <= 0 pp (target)")]
     path = fake_record(loaded, tmp_path / "results")
     png = plot_record(json.loads(path.read_text()), loaded, tmp_path / "alpha.png")
-    width, height = struct.unpack(">II", png.read_bytes()[16:24])
-    assert height == round(2 * 3.3 * 90)  # test and gap panels
+    size = lambda p: struct.unpack(">II", p.read_bytes()[16:24])  # noqa: E731  (PNG header: width, height)
+    assert size(png)[1] > 1.6 * size(one)[1]  # test and gap panels, one legend below both
+    assert size(one)[0] > 1400  # 8.2 inches at 2x (180 dpi), cropped to the content
     # the seeds' late gaps (-5 pp at epoch 2, as in fake_record) and the band's edge at 0; not its open end
     low, high = _zoom([0.0], [[-10.0, -10.0], [-5.0, -5.0]], PANELS["gap"][2])
     assert -6.0 < low < -5.0 and 0.0 < high < 1.0

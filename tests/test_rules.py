@@ -78,22 +78,6 @@ def test_a_paired_interval_never_counts_below_the_noise_floor_of_a_difference():
     assert spread.noise.source == "seeds" and spread.detectable == pytest.approx(4.3027 * 0.1 / math.sqrt(3), rel=1e-4)
 
 
-def test_seeds_to_decide_is_the_first_n_whose_interval_would_clear_the_measured_difference():
-    p = stats.paired([0.5, -0.3, 0.4])  # mean 0.2, sd 0.436 (the seeds': no floor)
-    n = stats.seeds_to_decide(p)
-    half = [stats.t_quantile(0.975, m - 1) * p.sd / math.sqrt(m) for m in (n - 1, n)]
-    assert half[0] >= 0.2 > half[1] and n == 21
-    assert stats.seeds_to_decide(p, by=0.1) > n  # a margin of 0.1 needs about four times the seeds
-    # a floor-dominated difference keeps its normal quantile: n = (z * floor / margin)^2, rounded up
-    floor = stats.paired([0.01, 0.02, 0.03], 0.2)
-    assert floor.noise.source == "floor"
-    assert stats.seeds_to_decide(floor) == math.ceil((1.959964 * 0.2 / 0.02) ** 2)
-    # decided already: this n; a tie never decides; no interval: nothing to project
-    assert stats.seeds_to_decide(stats.paired([1.0, 1.1, 0.9])) == 3
-    assert stats.seeds_to_decide(stats.paired([0.1, -0.1, 0.0])) is None
-    assert stats.seeds_to_decide(stats.paired([0.3])) is None
-
-
 def test_fewer_than_three_seeds_never_refute():
     assert stats.cap(Verdict.REFUTED_ABOVE, 2) == "inconclusive" and stats.cap(Verdict.REFUTED_BELOW, 3) == "refuted-below"
     assert stats.epochs_verdict(stats.Interval(20, 20), [1.0, 1.0])[0] == "inconclusive"

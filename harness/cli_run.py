@@ -103,6 +103,7 @@ def provenance(trained_with: list[dict]) -> str:
 
 
 def cmd_report(args) -> int:
+    from harness.data import DataError, output_folders
     from harness.report_write import write_report
     from harness.terminal import safe
 
@@ -110,8 +111,14 @@ def cmd_report(args) -> int:
         print(f"--against {args.against}: no such results folder", file=sys.stderr)
         return 2
     changes: list[str] = []
-    for path in write_report(args.results, specs_root=args.specs, html_too=not args.no_html, against=args.against,
-                             changes_out=changes):
+    try:
+        output_folders(args.results, None)
+        written = write_report(args.results, specs_root=args.specs, html_too=not args.no_html, against=args.against,
+                               changes_out=changes)
+    except (DataError, OSError) as exc:  # a read-only or damaged results folder: a message, not a traceback
+        print(f"report not written: {safe(exc)}", file=sys.stderr)
+        return 2
+    for path in written:
         print(path)
     if args.against is not None:
         print(f"{len(changes)} claims and lessons changed since {args.against}:" if changes else

@@ -267,10 +267,18 @@ def verdict_notes(row: dict) -> list[str]:
     return notes
 
 
+def _machine(record: dict) -> str:
+    """Where a record ran, from what it says (a record without an environment says so, never a KeyError)."""
+    env = record.get("environment")
+    if not isinstance(env, dict):
+        return "environment not recorded"
+    kind = f", {env['cpu_kind']}" if env.get("cpu_kind") else ""
+    return (f"{env.get('device_name', '?')} ({record.get('device_kind', '?')}{kind}, torch {env.get('torch', '?')}, "
+            f"{env.get('cpu_count', '?')} CPUs)")
+
+
 def provenance(by_spec) -> tuple[str, str]:
-    machines = sorted({f"{r['environment'].get('device_name', '?')} ({r.get('device_kind', '?')}, torch "
-                       f"{r['environment'].get('torch', '?')}, {r['environment'].get('cpu_count', '?')} CPUs)"
-                       for rs in by_spec.values() for r in rs})
+    machines = sorted({_machine(r) for rs in by_spec.values() for r in rs})
     return (f"Generated {dt.datetime.now(dt.timezone.utc):%Y-%m-%d %H:%M} UTC from "
             f"{sum(len(v) for v in by_spec.values())} run records in results/records/, every one judged now "
             "against the current specs and rules.",

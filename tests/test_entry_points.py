@@ -132,3 +132,33 @@ def test_check_on_a_folder_without_specs_names_the_folder(tmp_path, capsys):
     (tmp_path / "dir.yaml").mkdir()
     assert main(["check", str(tmp_path / "dir.yaml")]) == 1
     assert str(tmp_path / "dir.yaml") in capsys.readouterr().err
+
+
+def _recorded(tmp_path, tiny_mnist):
+    loaded = load_spec(write_tiny_specs(tmp_path / "specs" / "tiny") / "alpha.yaml")
+    _audit(tmp_path, tiny_mnist, train_subset=128).reproduce(loaded, [0, 1])
+    return tmp_path / "specs", tmp_path / "results", record_path(tmp_path / "results", loaded, "cpu")
+
+
+def test_report_on_a_record_without_its_environment_says_so(tmp_path, tiny_mnist, one_thread, capsys):
+    import json
+
+    specs, results, path = _recorded(tmp_path, tiny_mnist)
+    record = json.loads(path.read_text())
+    del record["environment"]
+    path.write_text(json.dumps(record))
+    assert main(["report", "--results", str(results), "--specs", str(specs), "--no-html"]) == 0
+    assert "environment not recorded" in (results / "REPORT.md").read_text()
+
+
+def test_report_into_a_folder_it_cannot_write_is_a_message(tmp_path, tiny_mnist, one_thread, capsys, monkeypatch):
+    import harness.report_write
+
+    specs, results, _ = _recorded(tmp_path, tiny_mnist)
+
+    def refuse(path, text):
+        raise PermissionError(13, "Read-only file system", str(path))
+
+    monkeypatch.setattr(harness.report_write, "atomic_write_text", refuse)
+    assert main(["report", "--results", str(results), "--specs", str(specs), "--no-html"]) == 2
+    assert "report not written" in capsys.readouterr().err

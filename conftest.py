@@ -28,7 +28,10 @@ from harness.verdict import Verdict
 PROJECT = Path(__file__).resolve().parent  # the hooks below touch this project's tests only
 
 TIERS = ("smoke", "reproduce")
-OPT_IN = ("browser",)  # markers whose tests run only when named in -m (they need a program the suite does not)
+# markers whose tests run only when named in -m: `browser` needs a program the suite does not; `slow` holds the
+# tests that train, start subprocesses or simulate at length (README's test command answers in about a minute;
+# .ci/run runs `pytest -m slow -n 2` too)
+OPT_IN = ("browser", "slow")
 
 
 def pytest_addoption(parser, pluginmanager):
@@ -128,7 +131,7 @@ def pytest_generate_tests(metafunc):
 
 def pytest_collection_modifyitems(config, items):
     """Tier tests of this project run only when their tier is asked for (--smoke, --reproduce, or named in -m);
-    opt-in tests (browser) only when named in -m."""
+    opt-in tests (browser, slow) only when named in -m."""
     keep, drop = [], []
     for item in items:
         ours = Path(str(item.path)).is_relative_to(PROJECT)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 MAX_SPEC_BYTES = 1 << 20           # a spec file (the largest audited spec is about 4 KiB)
 MAX_EXTENDS_DEPTH = 16             # files in one `extends` chain
+MAX_YAML_DEPTH = 32                # values nested in values (the deepest spec nests 5)
 MAX_INT = 2**31 - 1                # any integer of a spec: past this, arithmetic on it only overflows
 MNIST_INPUT = (1, 28, 28)          # what the data pipeline feeds every model
 MNIST_TRAIN_SAMPLES = 60_000       # MNIST's training images: also the largest batch that means anything

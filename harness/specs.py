@@ -31,7 +31,7 @@ import yaml
 from pydantic import Field, ValidationError
 
 from harness.layers import KINDS, Strict, layer_kind_of
-from harness.limits import MAX_EXTENDS_DEPTH, MAX_SEEDS, MAX_SPEC_BYTES, SPEC_REF_PATTERN
+from harness.limits import MAX_EXTENDS_DEPTH, MAX_SEEDS, MAX_SPEC_BYTES, MAX_YAML_DEPTH, SPEC_REF_PATTERN
 from harness.model import ArchitectureError, plan
 from harness.paths import PathEscape, inside
 from harness.schema import REQUIRED_FIDELITY, Spec, Text
@@ -96,11 +96,20 @@ class _SafeLoader(yaml.SafeLoader):
     """SafeLoader that also rejects duplicate keys (a silent override is a bug waiting) and aliases
     (`*name` can build exponentially large or self-referencing documents; specs share through `extends`)."""
 
+    depth = 0  # nodes being composed, one inside the other
+
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             raise yaml.composer.ComposerError(None, None, "YAML aliases (*name) are not allowed in specs; "
                                               "share settings with `extends`", self.peek_event().start_mark)
-        return super().compose_node(parent, index)
+        if self.depth >= MAX_YAML_DEPTH:  # the parser works lazily: refused here, nothing deeper is read
+            raise yaml.composer.ComposerError(None, None, f"values nested more than {MAX_YAML_DEPTH} levels deep "
+                                              "(a spec needs a handful)", self.peek_event().start_mark)
+        self.depth += 1
+        try:
+            return super().compose_node(parent, index)
+        finally:
+            self.depth -= 1
 
     def construct_mapping(self, node, deep=False):
         seen = set()

@@ -12,6 +12,8 @@ from harness.claims import ClaimResult
 from harness.results import SpecRun
 from harness.specs import load_spec
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 
 def test_more_seeds_keeps_the_readmes_seed_first_and_fills_the_smallest_unused():
     assert more_seeds([0, 1, 2], 5) == [0, 1, 2, 3, 4]

@@ -13,6 +13,8 @@ import torch
 
 from harness.environment import RETAIN_SWITCH, RETAINED, retain_freed_memory
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 
 class FakeLibc:
     def __init__(self, answer=1):
@@ -49,6 +51,7 @@ sys.path.insert(0, {tests!r})
 from _support import spec_named, synthetic_mnist
 from harness.engine import RunOptions, train
 from harness.environment import retain_freed_memory
+
 torch.set_num_threads(1)
 curves = train(spec_named("sub20k/final").spec, synthetic_mnist(train=1024, test=256), [0, 1],
                RunOptions(epochs=2, max_batches=2, test_limit=256))

@@ -41,7 +41,7 @@ LSB = 1 / 255
 EPS = 1e-5  # float32 rounding of the harness's [0, 1] values
 _ENTRIES = TypeAdapter(list[AugmentationEntry])
 
-pytestmark = pytest.mark.usefixtures("one_thread")
+pytestmark = [pytest.mark.usefixtures("one_thread"), pytest.mark.slow]  # tier: pytest -m slow
 
 
 def augmenter(*entries) -> Augmenter:

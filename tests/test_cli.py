@@ -140,6 +140,7 @@ def test_list_reports_broken_specs(tmp_path):
     assert "broken.yaml" in data["errors"][0] and "broken.yaml" in err
 
 
+@pytest.mark.slow  # a subprocess per case
 def test_module_entry_point_lists_as_json():
     env = {k: v for k, v in os.environ.items() if k != "AUDIT_SPECS"}
     proc = subprocess.run([sys.executable, "-m", "harness", "list", "--json"], cwd=ROOT, env=env,
@@ -215,7 +216,7 @@ def test_check_several_paths(broken_folder, capsys):
 
 def test_check_empty_folder(tmp_path, capsys):
     assert main(["check", str(tmp_path)]) == 1
-    assert "no spec files found" in capsys.readouterr().err
+    assert "no spec files" in capsys.readouterr().err
 
 
 # --------------------------------------------------------------------------- summary
@@ -319,6 +320,7 @@ def _printable(text: str) -> bool:
 
 @pytest.mark.parametrize("command", [["summary", "{folder}/ok.yaml"], ["list", "--root", "{folder}"],
                                      ["check", "{folder}"]])
+@pytest.mark.slow  # a subprocess per case
 def test_spec_strings_reach_the_terminal_escaped(tmp_path, command):
     folder = _escape_folder(tmp_path)
     proc = subprocess.run([sys.executable, "-m", "harness", *(a.format(folder=folder) for a in command)], cwd=ROOT,
@@ -331,6 +333,7 @@ def test_spec_strings_reach_the_terminal_escaped(tmp_path, command):
         assert "bad\\x1b[31m.yaml" in shown and "ep\\x1b[31m" in shown
 
 
+@pytest.mark.slow  # a subprocess per case
 def test_pytest_output_of_spec_strings_is_escaped(tmp_path):
     from _support import run_pytest
 

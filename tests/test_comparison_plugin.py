@@ -6,6 +6,8 @@ import os
 import pytest
 from _support import ROOT, run_pytest, write_tiny_specs
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_ROOT"), reason="needs MNIST_ROOT")
 SPEC_TESTS = str(ROOT / "tests" / "test_specs.py")
 COMPARISON = ('  - {kind: comparison, id: alpha-beats-beta, other: beta, metric: {kind: test_accuracy_final}, '

@@ -21,6 +21,8 @@ import harness.data as data
 from harness.data import FILES, DataError, load_file
 from harness.download import fetch_mnist
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_ROOT"), reason="needs MNIST_ROOT (the files to serve)")
 
 

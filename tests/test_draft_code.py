@@ -11,6 +11,7 @@ import json
 import os
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -20,6 +21,8 @@ from harness.draft import codefolder, draft
 from harness.draft.build import DraftError
 from harness.draft.trainingcode import read as read_training
 from harness.specs import load_all
+
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
 
 MARKER = "harness-draft-code-ran"
 
@@ -67,6 +70,7 @@ COUNT = 1 * 8 * 9 + 16 + 8 * 10 * 26 * 26   # 54,168
 
 TRAIN = """\
 from torch.optim.lr_scheduler import StepLR
+
 model = Net{n}()
 optimizer = optim.SGD(model.parameters(), lr=0.02, momentum=0.9)
 scheduler = StepLR(optimizer, step_size=6, gamma=0.1)

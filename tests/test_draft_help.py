@@ -17,6 +17,8 @@ import pytest
 
 from harness import cli
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 ROOT = Path(cli.__file__).resolve().parent.parent
 LIGHT = ["", "list", "check", "summary", "schema", "run", "report", "expect", "download", "new"]
 HEAVY = ["plan", "verify"]

@@ -22,6 +22,8 @@ from harness.draft.figures import scaled
 from harness.draft.repair import closed, suggestion
 from harness.specs import load_all
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 HEAD = """\
 ----------------------------------------------------------------
         Layer (type)               Output Shape         Param #

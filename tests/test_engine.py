@@ -12,6 +12,8 @@ from harness.model import build_seeded, build_stacked
 from harness.recipe import make_optimizer, make_scheduler, steps_per_epoch
 from harness.specs import with_overrides
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 SMALL = dict(epochs=2, batch_size=64, train_limit=512, test_limit=256)
 
 

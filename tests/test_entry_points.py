@@ -9,6 +9,8 @@ from harness.cli import main
 from harness.records import RecordKeptWarning, read_record, record_path
 from harness.specs import load_spec
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 
 @pytest.mark.parametrize("command", ["run", "plan"])
 @pytest.mark.parametrize("option", [["--stack", "-3"], ["--stack", "0"], ["--test-subset", "0"],

@@ -17,6 +17,8 @@ from harness.audit import Audit
 from harness.cache import ResultsCache
 from harness.specs import SpecError, load_spec
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 needs_mnist = pytest.mark.skipif(not os.environ.get("MNIST_ROOT"), reason="needs MNIST_ROOT")
 SPEC_TESTS = str(ROOT / "tests" / "test_specs.py")
 
@@ -266,13 +268,15 @@ def test_an_integer_too_large_for_a_float_is_refused_by_check_not_by_the_shards(
      "GFLOPs per sample, more than the harness trains (2 GFLOPs per sample)"),
     ("    - relu\n", "    - relu\n" * 300, "architecture.layers", "at most 256 items"),
 ])
-def test_resource_limits_are_checked_from_the_shapes_before_anything_runs(tmp_path, old, new, field, says):
+def test_resource_limits_are_checked_from_the_shapes_before_anything_runs(tmp_path, monkeypatch, old, new, field,
+                                                                         says):
     folder = _spec_folder(tmp_path)
     _variant(folder, "big", old, new)
-    started = time.monotonic()
+    built = []  # refused from the shapes alone: no module is ever constructed
+    monkeypatch.setattr(torch.nn.Module, "__init__", lambda self, *a, **k: built.append(type(self)) or None)
     with pytest.raises(SpecError) as info:
         load_spec(folder / "big.yaml")
-    assert time.monotonic() - started < 5
+    assert built == []
     assert f": {field}: " in str(info.value) and says in str(info.value), str(info.value)
 
 
@@ -285,7 +289,7 @@ def test_shape_planning_is_linear_in_the_number_of_layers(monkeypatch):
     arch = Architecture.model_construct(input=[1, 28, 28], classes=10, layers=[*ends, *["relu"] * 50_000])
     started = time.monotonic()
     assert len(model.plan(arch)) == 50_002  # quadratic (duplicate-name counting) took minutes at this size
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 120  # a hang guard (about 1 s on a quiet 2-core machine), not a benchmark
 
 
 def test_a_spec_folder_with_its_own_git_hooks_runs_nothing_when_a_record_is_written(tmp_path, monkeypatch, tiny_mnist):

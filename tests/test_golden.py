@@ -16,6 +16,8 @@ from harness.cache import TRAINING_SEMANTICS
 from harness.engine import RunOptions, train
 from harness.schema import Spec
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 SPEC = {
     "title": "golden", "source": {"file": "none", "section": "test"},
     "architecture": {"layers": [

@@ -1,3 +1,4 @@
+
 """How the report reads: the verdict table, number formats, the summary and anchors, the plots it draws, the diff."""
 
 import json
@@ -5,12 +6,15 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from _support import write_tiny_specs
 from test_report import COMPARISON, fake_record, report_of
 
 from harness.report_format import interval, num, readme_pair
 from harness.report_verdicts import CLAIM, LESSON, VERDICTS, columns, count_cell, style
 from harness.specs import load_spec
+
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
 
 # --------------------------------------------------------------------------- the verdict table
 

@@ -20,6 +20,8 @@ from harness.engine import RunOptions
 from harness.runner import run_spec
 from harness.specs import load_spec
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 SEEDS = [0, 1]
 OPTIONS = dict(train_limit=512, test_limit=128)
 

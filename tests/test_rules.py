@@ -12,6 +12,8 @@ from scipy import stats as scipy_stats
 from harness import stats
 from harness.verdict import Verdict
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 MNIST_SD = 0.05     # converged MNIST seed-to-seed spread, pp (0.03-0.05 pp: README 'Verdicts')
 MNIST_ACC = 99.4
 

@@ -6,6 +6,8 @@ from _support import run_pytest
 from harness.sharding import assign, parse_shard, training_cost
 from harness.specs import default_specs_dir, discover, load_spec
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 SPECS = [load_spec(p) for p in discover(default_specs_dir())]
 
 

@@ -18,6 +18,8 @@ from harness.model import build_stacked, plan
 from harness.schema import Architecture
 from harness.stacked import CopyDropout, StackedNet
 
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
+
 K = 3
 BATCH = 6
 

@@ -1,7 +1,9 @@
+
 """`harness verify`: recorded seeds retrained from scratch match their record, and a doctored record does not."""
 
 import json
 
+import pytest
 import torch
 from _support import write_tiny_specs
 
@@ -9,6 +11,8 @@ from harness.audit import Audit
 from harness.records import read_record, record_path
 from harness.specs import load_spec
 from harness.verify import verify
+
+pytestmark = pytest.mark.slow  # the slow tier: pytest -m slow (.ci/run runs it)
 
 
 def test_a_record_is_reproduced_bit_for_bit_and_a_doctored_one_is_caught(tmp_path, tiny_mnist, one_thread):

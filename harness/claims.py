@@ -1115,6 +1115,12 @@ def is_comparison(row: dict) -> bool:
     return row.get("kind") == "comparison"
 
 
+def is_lesson(row: dict) -> bool:
+    """A judged row of a lesson (one spec against another: supported, contradicted, negligible), counted with
+    the lessons: a comparison of runs, or an exact one of parameter counts."""
+    return row.get("kind") in ("comparison", "parameters_comparison")
+
+
 # --------------------------------------------------------------------------- claims added for READMEs 005-009
 # (issue 23: targets within an epoch limit, the last N epochs, test above train, strict bounds, receptive
 # fields, parameter-count comparisons and epoch budgets)

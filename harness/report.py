@@ -29,7 +29,7 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from harness.claims import ClaimResult, Evidence, is_comparison, judge_all
+from harness.claims import ClaimResult, Evidence, is_comparison, is_lesson, judge_all
 from harness.markup import md_text
 from harness.records import load_records
 from harness.report_format import interval, num, readme_pair
@@ -145,7 +145,7 @@ def _changed(row: dict) -> bool:
 
 
 def group_of(row: dict) -> str:
-    return LESSON if is_comparison(row) else CLAIM
+    return LESSON if is_lesson(row) else CLAIM
 
 
 def _comparisons(items: list[SpecReport]) -> list[tuple[SpecReport, dict]]:

@@ -227,9 +227,10 @@ def plot_dots(slug: str, items, out: Path) -> Path | None:
             band, outer = r.get("band"), extra.get("refuted_outside")
             claimed = getattr(claim, "value", None)
             xs = list(values) + ([] if claimed is None else [float(claimed)])
-            if outer:
+            outer = [float(v) for v in outer or [] if v is not None and math.isfinite(v)]  # an open end: no line past it
+            if len(outer) == 2:
                 ax.hlines(0, outer[0], outer[1], colors=colour, lw=1)
-                xs += outer
+            xs += outer
             if band:  # a target's open end (">= 99.4" is [99.4, 100]) stops at the axis, not at 100
                 is_open = [abs(abs(v) - 100.0) < 1e-9 for v in band]
                 xs += [v for v, o in zip(band, is_open) if not o]

@@ -602,6 +602,18 @@ class _Figure(_Claim, _Measure):
         result.extra = {"hits": hits, "share_ci": [ci.lo, ci.hi]}
         return result
 
+    def _judge_share(self, evidence) -> ClaimResult:
+        """Every seed's figure against the target, judged on the share of seeds meeting it (mean and sd shown)."""
+        problem = _trained_run_problem(self, evidence)
+        if problem:
+            return problem
+        values = [self.measure(c, evidence.epochs) for c in evidence.curves]
+        result = self._result(values=values, detail=_diverged(evidence.curves))
+        finite = [v for v in values if not math.isnan(v)]
+        result.mean = statistics.fmean(finite) if finite else math.nan
+        result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
+        return self._judge_target(result, values, evidence.looks)
+
     def _meets(self, v: float, lo: float, hi: float) -> bool:
         above = v > lo + EPS if self.exclusive in ("low", "both") else v >= lo - EPS
         below = v < hi - EPS if self.exclusive in ("high", "both") else v <= hi + EPS
@@ -725,15 +737,7 @@ class DoesNotConverge(_Figure, TestFinalMeasure):
     band: Band = Field(description="Final test accuracy counted as not converged, e.g. [0, 12]")
 
     def judge(self, evidence):
-        problem = _trained_run_problem(self, evidence)
-        if problem:
-            return problem
-        values = [self.measure(c, evidence.epochs) for c in evidence.curves]
-        result = self._result(values=values, detail=_diverged(evidence.curves))
-        finite = [v for v in values if not math.isnan(v)]
-        result.mean = statistics.fmean(finite) if finite else math.nan
-        result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-        return self._judge_target(result, values, evidence.looks)
+        return self._judge_share(evidence)
 
     @staticmethod
     def _meets(v, lo, hi):
@@ -1160,15 +1164,7 @@ class TestAboveTrain(_Figure, TestMinusTrainMeasure):
         return f"{self.stat} test > {self.stat} train{shown}"
 
     def judge(self, evidence):
-        problem = _trained_run_problem(self, evidence)
-        if problem:
-            return problem
-        values = [self.measure(c, evidence.epochs) for c in evidence.curves]
-        result = self._result(values=values, detail=_diverged(evidence.curves))
-        finite = [v for v in values if not math.isnan(v)]
-        result.mean = statistics.fmean(finite) if finite else math.nan
-        result.std = statistics.stdev(finite) if len(finite) > 1 else 0.0
-        return self._judge_target(result, values)
+        return self._judge_share(evidence)  # a share of seeds, on the ladder's looks like every target
 
     def marks(self, epochs):
         return []

@@ -262,8 +262,11 @@ def verdict_notes(row: dict) -> list[str]:
     notes = []
     if _changed(row):
         notes.append(f"spec expects {row['expected']}")
-    if row.get("baseline_mismatch") or (row.get("extra") or {}).get("baseline_mismatch"):
+    extra = row.get("extra") or {}
+    if row.get("baseline_mismatch") or extra.get("baseline_mismatch"):
         notes.append("baseline differs from the README's")
+    if extra.get("p_value") is not None and extra.get("p_holm") is not None and extra.get("family_size", 1) > 1:
+        notes.append(f"Holm over {extra['family_size']} lessons: p {extra['p_holm']:.2g}")
     return notes
 
 

@@ -84,7 +84,11 @@ def test_a_witness_of_another_kind_is_checked_bit_for_bit_and_a_doctored_one_is_
     data["witnesses"][0]["curve"]["test_accuracy"][-1] += 0.01
     bits.write_text(json.dumps(data))
     doctored = _harness("verify", str(spec), "--results", str(results))
-    assert doctored.returncode == 1 and "(witness): differs" in doctored.stdout
+    assert doctored.returncode == 1 and "(witness): differs" in doctored.stdout  # the pinned child is strict
+    # a CPU of the witness's own kind may not match pins bit for bit: there a mismatch is said, not failed, and
+    # the record's seed is judged as a draw (here: one seed, nothing to judge it against)
+    elsewhere = _harness("verify", str(spec), "--results", str(results), env=ISA_SWITCHES["AVX2"])
+    assert elsewhere.returncode == 0 and "not counted as a failure" in elsewhere.stdout, elsewhere.stdout
 
 
 def test_the_consistency_band_refuses_a_true_curve_at_most_alpha_of_the_time():

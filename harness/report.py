@@ -348,7 +348,17 @@ def _summary_md(by_source) -> list[str]:
         cells = [count_cell(c[CLAIM], col)[1] for col in cols[CLAIM]] + [count_cell(c[LESSON], col)[1]
                                                                           for col in cols[LESSON]]
         lines.append(f"| [{md(slug)}](#{anchor(slug)}) | " + " | ".join(cells) + " |")
-    return lines + [""]
+    return lines + ["", md(baseline_tally(by_source)), ""]
+
+
+def baseline_tally(by_source) -> str:
+    """How many lessons per README were judged on a baseline that does not reproduce its README figure."""
+    flagged = {slug: sum(1 for item in items for r in item.rows if is_lesson(r) and
+                         (r.get("baseline_mismatch") or (r.get("extra") or {}).get("baseline_mismatch")))
+               for slug, items in sorted(by_source.items())}
+    named = [f"{slug} {n}" for slug, n in flagged.items() if n]
+    return ("Lessons judged on a baseline that does not reproduce its README figure (either side's own figure "
+            "refuted; marked in the lessons tables): " + (", ".join(named) if named else "none") + ".")
 
 
 def _contents_md(by_source) -> list[str]:

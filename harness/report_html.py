@@ -24,6 +24,7 @@ from harness.report import (
     _readme_text,
     _resolution_text,
     anchor,
+    baseline_tally,
     column_title,
     counts,
     lesson_text,
@@ -151,7 +152,8 @@ def _summary(by_source) -> list[str]:
             "(comparisons between iterations, paired on common seeds) by verdict; refuted counts say where the "
             "README's figure lies (above or below the runs) when the verdict tells. Each README links to its "
             "section.</p>",
-            f"<table class='summary' id='summary-table'>{head}{''.join(rows)}</table>"]
+            f"<table class='summary' id='summary-table'>{head}{''.join(rows)}</table>",
+            f"<p class='note'>{esc(baseline_tally(by_source))}</p>"]
 
 
 def _column_head(group: str, column: str) -> str:

@@ -72,9 +72,9 @@ def check_folders_and_data(config) -> None:
     from harness.data import DataError, load_mnist, output_folders
 
     try:
+        load_mnist(config.getoption("data_root"), fetch=True)  # first: bad data leaves nothing behind
         if reproduce:
             output_folders(results_dir(config), config.getoption("audit_cache") or default_cache_dir())
-        load_mnist(config.getoption("data_root"), fetch=True)
     except DataError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -115,7 +115,7 @@ def test_reproduce_writes_records_a_report_and_a_summary_then_serves_the_cache(t
 
 def test_the_audit_plugin_starts_beside_pytest_timeout():
     pytest.importorskip("pytest_timeout")  # a dev extra: `pip install -e ".[dev]"`
-    result = run_pytest("--timeout", "120", "--run-timeout", "5", "--collect-only", "-q", __file__)
+    result = run_pytest("--timeout", "120", "--run-timeout", "5", "--collect-only", "-q", "-m", "slow", __file__)
     assert result.returncode == 0, result.stdout + result.stderr
     help_text = run_pytest("--help").stdout
     assert "--run-timeout=S" in help_text and "--timeout=TIMEOUT" in help_text  # both plugins' options

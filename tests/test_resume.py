@@ -17,6 +17,7 @@ from _support import write_tiny_specs
 from harness import engine, runner
 from harness.cache import ResultsCache
 from harness.engine import RunOptions
+from harness.environment import cpu_kind
 from harness.runner import run_spec
 from harness.specs import load_spec
 
@@ -127,7 +128,7 @@ def test_killed_while_writing_a_checkpoint_leaves_no_temporary(tiny, tiny_mnist,
     group = runner.ResultsCache.checkpoint_path  # the name the rerun will use
     keys = [runner.ResultsCache.key(tiny.training_hash, runner.environment_key(runner.capture(torch.device("cpu"))),
                                     RunOptions(**OPTIONS).shape_key(), s) for s in SEEDS]
-    how = {"stack": SEEDS, "threads": torch.get_num_threads(), "channels_last": True}
+    how = {"stack": SEEDS, "threads": torch.get_num_threads(), "channels_last": True, "cpu_kind": cpu_kind()}
     path = group(cache, tiny.file_id, keys, how)
     stale = path.with_name(f".{path.name}.{_dead_pid()}.tmp")
     stale.write_bytes(b"partial")

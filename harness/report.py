@@ -312,6 +312,7 @@ def render_markdown(by_source, errors, by_spec, plots=None, diff_lines: list[str
              f"Verdict rules: {md(VERDICT_RULE)}. Where a verdict differs from the one the spec records, the "
              "table says what the spec expects; such a mismatch fails the test suite.", ""]
     lines += _summary_md(by_source)
+    lines += _genre_md(by_source)
     lines += _contents_md(by_source)
     if diff_lines is not None:
         lines += ["## Changes since the other results", ""] + (diff_lines or ["Nothing changed."]) + [""]
@@ -359,6 +360,36 @@ def baseline_tally(by_source) -> str:
     named = [f"{slug} {n}" for slug, n in flagged.items() if n]
     return ("Lessons judged on a baseline that does not reproduce its README figure (either side's own figure "
             "refuted; marked in the lessons tables): " + (", ".join(named) if named else "none") + ".")
+
+
+GENRE_COLUMNS = ("reproduced", "refuted-above", "refuted-below", "inconclusive", "unverifiable", "not run",
+                 "supported", "contradicted", "negligible")
+
+
+def genre_rows(by_source) -> tuple[list[tuple[str, Counter]], int, int]:
+    """Across every README: per claim kind, its verdicts counted; plus the README-vs-code findings and READMEs."""
+    kinds: dict[str, Counter] = {}
+    for items in by_source.values():
+        for item in items:
+            for r in item.rows:
+                kinds.setdefault(r.get("kind", "?"), Counter())[r["verdict"]] += 1
+    findings = sum(len(item.spec.spec.findings) for items in by_source.values() for item in items)
+    return sorted(kinds.items()), findings, len(by_source)
+
+
+def genre_caption(findings: int, readmes: int) -> str:
+    return (f"Across all {readmes} READMEs, per claim kind (the genre's habits: which kinds of claim hold, and which "
+            f"way they miss); {findings} findings where a README disagrees with its own code, logs or figures.")
+
+
+def _genre_md(by_source) -> list[str]:
+    rows, findings, readmes = genre_rows(by_source)
+    lines = ["## Across the READMEs", "", md(genre_caption(findings, readmes)), "",
+             "| claim kind | " + " | ".join(GENRE_COLUMNS) + " | other |", "|---|" + "--:|" * (len(GENRE_COLUMNS) + 1)]
+    for kind, c in rows:
+        other = sum(n for v, n in c.items() if v not in GENRE_COLUMNS)
+        lines.append(f"| {md(kind)} | " + " | ".join(str(c[v]) for v in GENRE_COLUMNS) + f" | {other} |")
+    return lines + [""]
 
 
 def _contents_md(by_source) -> list[str]:

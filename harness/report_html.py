@@ -15,6 +15,7 @@ from harness.markup import visible
 from harness.report import (
     CLAIM,
     FIDELITY_KEY,
+    GENRE_COLUMNS,
     LESSON,
     RESOLUTION_NOTE,
     VERDICT_RULE,
@@ -27,6 +28,8 @@ from harness.report import (
     baseline_tally,
     column_title,
     counts,
+    genre_caption,
+    genre_rows,
     lesson_text,
     provenance,
     resolution_text,
@@ -100,7 +103,8 @@ def render_html(by_source, errors, by_spec, spec_plots: dict[str, list[str]], pl
              "<meta name='viewport' content='width=device-width,initial-scale=1'><title>MNIST README audit</title>",
              f"<style>{STYLE}{_verdict_css(seen)}</style>",
              "<h1>MNIST README audit</h1>", f"<p class='meta'>{esc(made)}<br>{esc(machines)}</p>",
-             _filters(by_source, seen), *_summary(by_source), _legend(seen), *_contents(by_source)]
+             _filters(by_source, seen), *_summary(by_source), _legend(seen), *_genre(by_source),
+             *_contents(by_source)]
     if changes is not None:
         parts.append("<h2 id='changes'>Changes since the other results</h2>")
         parts.append("<ul>" + "".join(f"<li>{esc(c)}</li>" for c in changes) + "</ul>" if changes
@@ -154,6 +158,16 @@ def _summary(by_source) -> list[str]:
             "section.</p>",
             f"<table class='summary' id='summary-table'>{head}{''.join(rows)}</table>",
             f"<p class='note'>{esc(baseline_tally(by_source))}</p>"]
+
+
+def _genre(by_source) -> list[str]:
+    rows, findings, readmes = genre_rows(by_source)
+    head = "<tr><th>claim kind</th>" + "".join(f"<th>{esc(v)}</th>" for v in GENRE_COLUMNS) + "<th>other</th></tr>"
+    body = "".join("<tr><td>" + esc(kind) + "</td>" + "".join(f"<td class='n'>{c[v]}</td>" for v in GENRE_COLUMNS)
+                   + f"<td class='n'>{sum(n for v, n in c.items() if v not in GENRE_COLUMNS)}</td></tr>"
+                   for kind, c in rows)
+    return ["<h2 id='genre'>Across the READMEs</h2>", f"<p>{esc(genre_caption(findings, readmes))}</p>",
+            f"<table class='summary'>{head}{body}</table>"]
 
 
 def _column_head(group: str, column: str) -> str:

@@ -201,3 +201,17 @@ def test_a_train_test_gap_claim_gets_its_own_panel_zoomed_on_the_seeds_and_its_e
     # the seeds' late gaps (-5 pp at epoch 2, as in fake_record) and the band's edge at 0; not its open end
     low, high = _zoom([0.0], [[-10.0, -10.0], [-5.0, -5.0]], PANELS["gap"][2])
     assert -6.0 < low < -5.0 and 0.0 < high < 1.0
+
+
+def test_the_genre_table_counts_each_claim_kind_across_the_readmes(tmp_path):
+    specs = write_tiny_specs(tmp_path / "specs" / "tiny", names=("alpha", "beta"))
+    fake_record(load_spec(specs / "alpha.yaml"), tmp_path / "results")
+    report = report_of(tmp_path, specs)
+    genre = report[report.index("## Across the READMEs"):report.index("## Contents")]
+    # alpha and beta: a parameter count each (reproduced), a 3-seed target (inconclusive) and a not-run one, two
+    # qualitative claims (unverifiable)
+    assert "| parameters | 2 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 | 0 |" in genre
+    assert "| test\\_accuracy\\_final | 0 | 0 | 0 | 1 | 0 | 1 | 0 | 0 | 0 | 0 |" in genre
+    assert "| qualitative | 0 | 0 | 0 | 0 | 2 | 0 | 0 | 0 | 0 | 0 |" in genre
+    assert "Across all 1 READMEs" in genre and "0 findings" in genre
+    assert "id='genre'" in (tmp_path / "results" / "report.html").read_text()

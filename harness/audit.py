@@ -164,7 +164,7 @@ class Audit:
             judge.merge(Judge.from_records(list(judge.specs.values()), load_records(self.results_dir)).runs)
         kind = run.environment["device"].split(":")[0]
         result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))
-        other = judge.specs.get(claim.other_id(loaded.id)) if hasattr(claim, "other_id") else None
+        other = judge.specs.get(claim.runs_needed_of(loaded.id) or "")
         if result.verdict == Verdict.NOT_JUDGED and other is not None and run.outcome == "ok":
             self.reproduce(other, run.seeds)  # the lesson's other spec, on the same seed values (once per session)
             result = judge.judge_claim(loaded, claim, judge.runs.get((loaded.id, kind)))

@@ -445,6 +445,10 @@ class _Claim(Strict):
         """(field, message) for what the recipe makes impossible to measure."""
         return []
 
+    def runs_needed_of(self, spec_id: str) -> str | None:
+        """The other spec whose runs this claim is judged on (a lesson between runs), else None."""
+        return None
+
     def related_problems(self, spec_id: str, epochs_of: Callable[[str], int | None]) -> list[tuple[str, str]]:
         """(field, message) for what other specs make impossible (`epochs_of`: a spec id's epochs, None if
         there is no such spec); `python -m harness check` asks every claim."""
@@ -964,6 +968,9 @@ class Comparison(_Claim):
 
     def other_id(self, spec_id: str) -> str:
         return self.other if "/" in self.other else f"{spec_id.split('/')[0]}/{self.other}"
+
+    def runs_needed_of(self, spec_id: str) -> str | None:
+        return self.other_id(spec_id)
 
     def claimed_text(self):
         word = "higher" if self.direction == "higher" else "lower"

@@ -68,7 +68,8 @@ def cmd_run(args) -> int:
         try:
             run, results = audit.reproduce(loaded)
             if audit.adaptive:  # an undecided lesson grows both its specs, as under pytest
-                results = [audit.judged(loaded, r.claim_id) if r.kind == "comparison" else r for r in results]
+                needs = {c.claim_id for c in loaded.spec.claims if c.runs_needed_of(loaded.id)}
+                results = [audit.judged(loaded, r.claim_id) if r.claim_id in needs else r for r in results]
                 run = audit.run_of(loaded)
         except DataError as exc:
             print(exc, file=sys.stderr)

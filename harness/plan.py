@@ -568,8 +568,9 @@ def partners_of(specs: list[LoadedSpec], nodeids) -> set[str]:
     out = set()
     for loaded in specs:
         for claim in loaded.spec.claims:
-            if (loaded.id, claim.claim_id) in wanted and hasattr(claim, "other_id"):
-                out.add(claim.other_id(loaded.id))
+            other = claim.runs_needed_of(loaded.id)
+            if (loaded.id, claim.claim_id) in wanted and other is not None:
+                out.add(other)
     return out
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 from harness.schema import Recipe
 
@@ -33,13 +32,7 @@ def make_scheduler(recipe: Recipe, optimizer, epochs: int, batches_per_epoch: in
     spec = recipe.scheduler
     if spec is None:
         return None
-    kwargs = spec.kwargs()
-    if spec.type == "OneCycleLR" and "total_steps" not in kwargs:
-        kwargs.setdefault("epochs", epochs)
-        kwargs.setdefault("steps_per_epoch", batches_per_epoch)
-    if spec.type == "MultiStepLR":
-        kwargs["milestones"] = list(kwargs["milestones"])
-    return getattr(torch.optim.lr_scheduler, spec.type)(optimizer, **kwargs)
+    return getattr(torch.optim.lr_scheduler, spec.type)(optimizer, **spec.torch_kwargs(epochs, batches_per_epoch))
 
 
 def copy_losses(recipe: Recipe, out: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -47,8 +40,4 @@ def copy_losses(recipe: Recipe, out: torch.Tensor, target: torch.Tensor) -> torc
     copy k's value is what nn.CrossEntropyLoss / nn.NLLLoss (mean) gives a single model."""
     k, b, classes = out.shape
     flat, labels = out.reshape(k * b, classes), target.reshape(k * b)
-    if recipe.loss.type == "nll":
-        per_sample = F.nll_loss(flat, labels, reduction="none")
-    else:
-        per_sample = F.cross_entropy(flat, labels, reduction="none", label_smoothing=recipe.loss.label_smoothing)
-    return per_sample.view(k, b).mean(dim=1)
+    return recipe.loss.per_sample(flat, labels).view(k, b).mean(dim=1)

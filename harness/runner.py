@@ -37,7 +37,7 @@ def stackable(spec) -> bool:
     """Can the seeds train as one stacked model and stay exactly the README's model each?
     Not when a layer has no stacked form, nor when the scheduler decides per model (ReduceLROnPlateau)."""
     layers_ok = all(layer.stackable for layer in spec.architecture.layer_list())
-    return layers_ok and getattr(spec.recipe.scheduler, "monitor", None) is None
+    return layers_ok and not (spec.recipe.scheduler is not None and spec.recipe.scheduler.per_model)
 
 
 def cpu_plan(arch, seeds: int) -> tuple[int, bool]:

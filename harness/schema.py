@@ -8,7 +8,7 @@ so a spec states exactly what its README states.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, ClassVar, Literal, Union
 
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
@@ -127,9 +127,14 @@ Optimizer = Annotated[SGD | Adam | AdamW | RMSprop, Field(discriminator="type")]
 class _Scheduler(Strict):
     step_every: Literal["epoch", "batch"] = Field(
         "epoch", description="When scheduler.step() is called: after every epoch or after every batch")
+    per_model: ClassVar[bool] = False  # decides from one model's metric: seeds cannot share a stacked model
 
     def kwargs(self) -> dict:
         return self.model_dump(exclude={"type", "step_every"}, exclude_none=True)
+
+    def torch_kwargs(self, epochs: int, batches_per_epoch: int) -> dict:
+        """The keyword arguments of torch.optim.lr_scheduler.<type> for a run of `epochs` epochs."""
+        return self.kwargs()
 
 
 class StepLR(_Scheduler):
@@ -142,6 +147,9 @@ class MultiStepLR(_Scheduler):
     type: Literal["MultiStepLR"]
     milestones: Annotated[list[PosInt], Field(min_length=1)]
     gamma: PositiveFloat | None = None
+
+    def torch_kwargs(self, epochs: int, batches_per_epoch: int) -> dict:
+        return {**self.kwargs(), "milestones": list(self.milestones)}
 
 
 class ExponentialLR(_Scheduler):
@@ -173,12 +181,21 @@ class OneCycleLR(_Scheduler):
     final_div_factor: PositiveFloat | None = None
     three_phase: bool | None = None
 
+    def torch_kwargs(self, epochs: int, batches_per_epoch: int) -> dict:
+        """`epochs` and `steps_per_epoch` default to the run's (len of the loader) unless `total_steps` is given."""
+        kwargs = self.kwargs()
+        if "total_steps" not in kwargs:
+            kwargs.setdefault("epochs", epochs)
+            kwargs.setdefault("steps_per_epoch", batches_per_epoch)
+        return kwargs
+
 
 class ReduceLROnPlateau(_Scheduler):
     """Stepped after every epoch on a test metric, as READMEs of this genre do (`scheduler.step(test_loss)`).
     One decision per seed: a spec with it trains each seed as its own model."""
 
     type: Literal["ReduceLROnPlateau"]
+    per_model: ClassVar[bool] = True
     step_every: Literal["epoch"] = "epoch"
     monitor: Literal["test_loss", "test_accuracy"] = Field(
         "test_loss", description="What `scheduler.step()` is given after each epoch")
@@ -204,12 +221,26 @@ Scheduler = Annotated[StepLR | MultiStepLR | ExponentialLR | CosineAnnealingLR |
 class CrossEntropy(Strict):
     type: Literal["cross_entropy"]
     label_smoothing: Annotated[float, Field(ge=0, lt=1)] = 0.0
+    needs_log_softmax: ClassVar[bool] = False  # applied to logits
+
+    def per_sample(self, logits, labels):
+        """nn.CrossEntropyLoss's per-sample values (reduction='none')."""
+        import torch.nn.functional as F
+
+        return F.cross_entropy(logits, labels, reduction="none", label_smoothing=self.label_smoothing)
 
 
 class NLL(Strict):
     """nn.NLLLoss on a model that ends with log_softmax."""
 
     type: Literal["nll"]
+    needs_log_softmax: ClassVar[bool] = True  # the model's output must be log-probabilities
+
+    def per_sample(self, log_probs, labels):
+        """nn.NLLLoss's per-sample values (reduction='none')."""
+        import torch.nn.functional as F
+
+        return F.nll_loss(log_probs, labels, reduction="none")
 
 
 Loss = Annotated[CrossEntropy | NLL, Field(discriminator="type")]

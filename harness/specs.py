@@ -490,7 +490,7 @@ def check_semantics(spec: Spec, data: dict) -> list[Problem]:
         where = f"architecture.layers[{exc.index}]" if exc.index is not None else "architecture.layers"
         problems.append(Problem(where, exc.message))
     last = spec.architecture.layer_list()[-1].kind
-    if spec.recipe.loss.type == "nll" and last != "log_softmax":
+    if spec.recipe.loss.needs_log_softmax and last != "log_softmax":
         problems.append(Problem("recipe.loss.type", "nll needs a model that ends with log_softmax"))
     input_size = min(spec.architecture.input[1:])
     for i, entry in enumerate(spec.recipe.augmentation):

@@ -252,8 +252,10 @@ def test_a_plateau_scheduler_trains_each_seed_alone():
 
     arch = architecture("conv-bn-relu-maxpool-flatten-linear")
 
+    from harness.schema import ReduceLROnPlateau
+
     class SpecLike:
         architecture = arch
-        recipe = type("R", (), {"scheduler": type("S", (), {"monitor": "test_loss"})()})()
+        recipe = type("R", (), {"scheduler": ReduceLROnPlateau(type="ReduceLROnPlateau")})()
 
     assert plan_for(torch.device("cpu"), SpecLike, 4, 4)[0] == 1

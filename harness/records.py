@@ -124,8 +124,14 @@ def write_record(results_dir: Path, loaded: LoadedSpec, record: dict) -> Path:
     if why:
         raise RecordKept(f"{path} kept: {why}; pass --results DIR to record this run elsewhere")
     if not same_substance(old, record):
-        atomic_write_text(path, json.dumps(record, indent=1, allow_nan=True) + "\n")
+        save_record(path, record)
     return path
+
+
+def save_record(path: Path, record: dict) -> None:
+    """A record as its file holds it (atomically); keys a reader added (`_path`) are not written."""
+    atomic_write_text(path, json.dumps({k: v for k, v in record.items() if not k.startswith("_")}, indent=1,
+                                       allow_nan=True) + "\n")
 
 
 def read_record(path: Path) -> dict | None:

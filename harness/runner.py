@@ -164,14 +164,19 @@ def hollow(curves: list[SeedCurve], epochs: int) -> str | None:
     return None
 
 
+def checkpoint_plan(how: dict) -> dict:
+    """What names a group's checkpoint: how it trains (stack, threads, memory format, CPU kind), not where a
+    seed was served from."""
+    return {k: v for k, v in how.items() if k != "source"}
+
+
 def sweep_checkpoints(cache: ResultsCache, loaded: LoadedSpec, keys: dict[int, str], found: dict) -> None:
     """A kill between a group's cache write and its checkpoint's removal leaves the checkpoint behind; once
     the group is cached it can never be resumed, so it goes (its path is rebuilt from how the group trained)."""
     for _, how in found.values():
         group = how.get("stack") or []
         if how.get("source") == "cache" and group and all(g in keys for g in group):
-            plan = {k: v for k, v in how.items() if k != "source"}
-            cache.checkpoint_path(loaded.file_id, [keys[g] for g in group], plan).unlink(missing_ok=True)
+            cache.checkpoint_path(loaded.file_id, [keys[g] for g in group], checkpoint_plan(how)).unlink(missing_ok=True)
 
 
 def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int, tuple[SeedCurve, dict]]:
@@ -181,8 +186,7 @@ def _train(loaded, mnist, seeds, options, cache, keys, run: SpecRun) -> dict[int
         how["cpu_kind"] = run.environment.get("cpu_kind")
     checkpoint = options.checkpoint
     if cache is not None and checkpoint is None:
-        checkpoint = cache.checkpoint_path(loaded.file_id, [keys[s] for s in seeds], {k: v for k, v in how.items()
-                                                                                      if k != "source"})
+        checkpoint = cache.checkpoint_path(loaded.file_id, [keys[s] for s in seeds], checkpoint_plan(how))
         remove_stale_temporaries(checkpoint.parent, checkpoint.name)
     options = replace(options, checkpoint=checkpoint, label=options.label or loaded.id)
     started = time.monotonic()

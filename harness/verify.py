@@ -202,15 +202,14 @@ class Check:
 
 
 def _stamp(path: Path, record: dict, seeds: list[int], kind: str) -> None:
-    from harness.cache import atomic_write_text
+    from harness.records import save_record
 
     per_seed = record.get("trained_with") or [{} for _ in record["seeds"]]
     for i, seed in enumerate(record["seeds"]):
         if seed in seeds and not per_seed[i].get("cpu_kind"):
             per_seed[i] = {**per_seed[i], "cpu_kind": kind}
     record["trained_with"] = per_seed
-    atomic_write_text(path, json.dumps({k: v for k, v in record.items() if not k.startswith("_")}, indent=1,
-                                       allow_nan=True) + "\n")
+    save_record(path, record)
 
 
 def _pinned_child(args, ref: str, seeds: list[int], pins: dict[str, str], *extra: str) -> int:
